@@ -8,6 +8,8 @@ account, and "Latest" in the UI never fetches a half-finished day.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import dagster as dg
 
 from fbads_assets.settings import load_settings
@@ -44,3 +46,25 @@ def split_key(partition_key: str | dg.MultiPartitionKey) -> tuple[str, str]:
     keys = date_account_partitions.get_partition_key_from_str(str(partition_key))
     by_dim = keys.keys_by_dimension
     return by_dim[ACCOUNT_DIMENSION], by_dim[DATE_DIMENSION]
+
+
+def run_scope(partition_keys: list[str]) -> tuple[str, list[dt.date]]:
+    """The one account and the contiguous dates a run covers, from its partition keys.
+
+    A ranged run asks the API once for the whole range, so it must be one account; Dagster's
+    backfills split ranges per account (BackfillPolicy.single_run()).
+    """
+    pairs = [split_key(key) for key in partition_keys]
+    accounts = {account for account, _ in pairs}
+    if len(accounts) != 1:
+        raise ValueError(
+            f"A run must cover one ad account, got {len(accounts)}: {sorted(accounts)}. "
+            "Launch one run per account; the UI's backfill does this for you."
+        )
+    dates = sorted({dt.date.fromisoformat(day) for _, day in pairs})
+    return accounts.pop(), dates
+
+
+def partition_key(account_id: str, day: dt.date | str) -> dg.MultiPartitionKey:
+    day_str = day if isinstance(day, str) else day.isoformat()
+    return dg.MultiPartitionKey({ACCOUNT_DIMENSION: account_id, DATE_DIMENSION: day_str})

@@ -1,0 +1,145 @@
+"""Ad accounts and the token that reads them: the root of the graph."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+import pandas as pd
+
+from fbads_assets.api.errors import MarketingApiError
+from fbads_assets.api.tokens import token_health_metadata
+from fbads_assets.defs.common import (
+    ACCOUNTS_GROUP,
+    API_KINDS,
+    API_POOL,
+    DAILY_FRESHNESS,
+    utc_now,
+)
+from fbads_assets.defs.fields import AD_ACCOUNT_FIELDS
+from fbads_assets.defs.metadata import cost_metadata, preview
+from fbads_assets.partitions import account_partitions
+from fbads_assets.resources import FacebookAdsResource
+from fbads_assets.settings import load_settings
+from fbads_assets.transform.objects import ad_accounts_frame
+
+
+def _read_accounts(client, account_ids: tuple[str, ...]) -> list[dict]:
+    if not account_ids:
+        return client.list_ad_accounts(AD_ACCOUNT_FIELDS)
+    try:
+        return client.get_ad_accounts(list(account_ids), AD_ACCOUNT_FIELDS)
+    except MarketingApiError as error:
+        raise dg.Failure(
+            description=(
+                f"FACEBOOK_AD_ACCOUNT_IDS lists an account this token cannot read: {error} "
+                "Remove it from FACEBOOK_AD_ACCOUNT_IDS, or give the token's user or system "
+                "user a role on it in Business Settings."
+            ),
+            allow_retries=False,
+        ) from None
+
+
+@dg.asset(
+    group_name=ACCOUNTS_GROUP,
+    kinds=API_KINDS,
+    pool=API_POOL,
+    freshness_policy=DAILY_FRESHNESS,
+)
+def ad_accounts(context: dg.AssetExecutionContext, facebook: FacebookAdsResource) -> pd.DataFrame:
+    """Ad accounts the token reads (or FACEBOOK_AD_ACCOUNT_IDS); registers account partitions."""
+    client = facebook.get_client()
+    rows = _read_accounts(client, load_settings().account_ids)
+    frame = ad_accounts_frame(rows, fetched_at=utc_now())
+
+    account_ids = frame["account_id"].tolist()
+    known = set(context.instance.get_dynamic_partitions(account_partitions.name))
+    new_ids = [a for a in account_ids if a not in known]
+    if new_ids:
+        context.instance.add_dynamic_partitions(account_partitions.name, new_ids)
+    context.log.info(
+        f"{len(account_ids)} ad accounts; {len(new_ids)} new account partitions "
+        f"({', '.join(new_ids) or 'none'}); {client.stats.total_calls} API calls."
+    )
+
+    context.add_output_metadata(
+        {
+            "accounts": len(account_ids),
+            "new_account_partitions": len(new_ids),
+            # The schedules read time zones and statuses from here rather than the warehouse,
+            # so a daemon tick never waits for a DuckDB writer.
+            "account_timezones": dg.MetadataValue.json(
+                dict(zip(frame["account_id"], frame["timezone_name"], strict=True))
+            ),
+            "account_statuses": dg.MetadataValue.json(
+                dict(zip(frame["account_id"], frame["status"], strict=True))
+            ),
+            "preview": preview(frame),
+            **cost_metadata(client),
+        }
+    )
+    return frame
+
+
+@dg.asset(
+    group_name=ACCOUNTS_GROUP,
+    kinds={"facebook"},
+    pool=API_POOL,
+    freshness_policy=DAILY_FRESHNESS,
+    check_specs=[
+        dg.AssetCheckSpec(
+            "token_not_expiring_soon",
+            asset="facebook_token_health",
+            description=(
+                "Warns when FACEBOOK_ACCESS_TOKEN or its data access expires within the "
+                "warning window (default 7 days), so it is replaced before runs fail."
+            ),
+        )
+    ],
+)
+def facebook_token_health(
+    context: dg.AssetExecutionContext, facebook: FacebookAdsResource
+) -> dg.MaterializeResult:
+    """Type, scopes and days to expiry of the access token (debug_token); never the token."""
+    info = facebook.inspect_token()
+    metadata = token_health_metadata(info)
+    days_left = info.days_to_expiry(utc_now())
+    expiring = days_left is not None and days_left < facebook.expiry_warning_days
+    context.log.info(
+        f"Token: {info.type}, valid={info.is_valid}, scopes={','.join(info.scopes)}, "
+        f"days to expiry={'never' if days_left is None else days_left}."
+    )
+    return dg.MaterializeResult(
+        metadata=metadata,
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="token_not_expiring_soon",
+                passed=not expiring,
+                severity=dg.AssetCheckSeverity.WARN,
+                description=(
+                    f"The token expires in {days_left} days: create a system user token in "
+                    "Business Settings and set FACEBOOK_ACCESS_TOKEN."
+                    if expiring
+                    else "The token is not close to expiry."
+                ),
+                metadata={"days_to_expiry": -1 if days_left is None else days_left},
+            )
+        ],
+        # Keep the JSON of statuses out of the way: only numbers are plotted.
+    )
+
+
+def account_metadata_from_instance(instance: dg.DagsterInstance) -> dict[str, dict[str, str]]:
+    """{account_id: {"timezone": ..., "status": ...}} from the last ad_accounts run."""
+    event = instance.get_latest_materialization_event(dg.AssetKey("ad_accounts"))
+    if event is None or event.asset_materialization is None:
+        return {}
+    metadata = event.asset_materialization.metadata
+    zones = metadata.get("account_timezones")
+    statuses = metadata.get("account_statuses")
+    zone_map = zones.value if zones is not None else {}
+    status_map = statuses.value if statuses is not None else {}
+    return {
+        account: {"timezone": zone, "status": status_map.get(account, "UNKNOWN")}
+        for account, zone in json.loads(json.dumps(zone_map)).items()
+    }
