@@ -1,0 +1,80 @@
+"""Running the real asset graph against a sandbox and a temporary DuckDB file, as a user would.
+
+Shared by the graph, secrets and benchmark-smoke tests: the same assets, checks and jobs as
+``fbads_assets.definitions``, with the resources pointed at the test's sandbox and files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+
+from fbads_assets.defs.accounts import ad_accounts, facebook_token_health
+from fbads_assets.defs.checks import ALL_CHECKS
+from fbads_assets.defs.insights import INSIGHTS_ASSETS
+from fbads_assets.defs.mart import facebook_ads_campaign_daily
+from fbads_assets.defs.objects import OBJECT_ASSETS
+from fbads_assets.defs.schedules import JOBS, RANGE_END_TAG, RANGE_START_TAG, SCHEDULES
+from fbads_assets.partitions import partition_key
+from fbads_assets.resources import FacebookAdsResource
+from fbads_assets.warehouse.duckdb import DuckDBWarehouse, DuckDBWarehouseIOManager
+
+ALL_ASSETS = [
+    ad_accounts,
+    facebook_token_health,
+    *OBJECT_ASSETS,
+    *INSIGHTS_ASSETS,
+    facebook_ads_campaign_daily,
+]
+
+
+def graph_definitions(database: Path, facebook: FacebookAdsResource) -> dg.Definitions:
+    return dg.Definitions(
+        assets=ALL_ASSETS,
+        asset_checks=ALL_CHECKS,
+        jobs=JOBS,
+        schedules=SCHEDULES,
+        resources={
+            "facebook": facebook,
+            "io_manager": DuckDBWarehouseIOManager(database=str(database)),
+            "warehouse": DuckDBWarehouse(database=str(database)),
+        },
+        executor=dg.in_process_executor,
+    )
+
+
+@dataclass
+class GraphRunner:
+    """Runs the project's jobs the way the UI and the schedules launch them."""
+
+    defs: dg.Definitions
+    instance: dg.DagsterInstance
+    database: Path
+
+    def run(self, job_name: str, tags: dict | None = None, raise_on_error: bool = True):
+        job = self.defs.resolve_job_def(job_name)
+        return job.execute_in_process(
+            instance=self.instance, tags=tags or {}, raise_on_error=raise_on_error
+        )
+
+    def accounts(self) -> list[str]:
+        self.run("ad_accounts_job")
+        return sorted(self.instance.get_dynamic_partitions("ad_account"))
+
+    def objects(self, account_id: str):
+        return self.run("account_objects_job", {"dagster/partition": account_id})
+
+    def insights(self, account_id: str, first, last, raise_on_error: bool = True):
+        tags = {
+            RANGE_START_TAG: str(partition_key(account_id, first)),
+            RANGE_END_TAG: str(partition_key(account_id, last)),
+        }
+        return self.run("insights_job", tags, raise_on_error=raise_on_error)
+
+    def query(self, sql: str) -> pd.DataFrame:
+        with duckdb.connect(str(self.database), read_only=True) as connection:
+            return connection.sql(sql).df()
