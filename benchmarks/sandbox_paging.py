@@ -25,22 +25,16 @@ import time
 from facebook_business.adobjects.adaccount import AdAccount
 from facebook_business.adobjects.adsinsights import AdsInsights
 from facebook_business.adobjects.objectparser import ObjectParser
-from facebook_business.api import Cursor, FacebookAdsApi, FacebookSession
+from facebook_business.api import Cursor, FacebookAdsApi
 
-from fbads_assets.sandbox import API_VERSION, SandboxConfig, run_sandbox
+from fbads_assets.sandbox import SandboxConfig, run_sandbox
+from fbads_assets.sandbox.sdk import make_api
 
 FIELDS = [
     "account_id", "campaign_id", "adset_id", "ad_id", "impressions", "reach", "frequency",
     "clicks", "inline_link_clicks", "spend", "ctr", "cpc", "cpm", "actions", "action_values",
 ]  # fmt: skip
 NOW = dt.datetime(2026, 11, 30, 12, tzinfo=dt.UTC)
-
-
-def make_api(base_url: str, token: str) -> FacebookAdsApi:
-    session = FacebookSession(access_token=token, timeout=(5, 120))
-    session.GRAPH = base_url
-    session.requests.trust_env = False  # loopback must not go through a proxy
-    return FacebookAdsApi(session, api_version=API_VERSION)
 
 
 def read_account(api: FacebookAdsApi, account_id: str, days: int, limit: int, mode: str) -> int:

@@ -26,6 +26,13 @@ from fbads_assets.sandbox.prng import hash_of
 from fbads_assets.sandbox.world import Account, World
 
 LEVELS = ("account", "campaign", "adset", "ad")
+# The keys an ad's numbers roll up through to reach each level (see InsightsQuery._cell_vector).
+ROLLUP_KEYS = {
+    "ad": (),
+    "adset": ("adset_id",),
+    "campaign": ("adset_id", "campaign_id"),
+    "account": ("adset_id", "campaign_id", "account_id"),
+}
 ID_FIELDS = {
     "account": ("account_id", "account_name"),
     "campaign": ("campaign_id", "campaign_name"),
@@ -164,24 +171,40 @@ class InsightsQuery:
             if self._blackout(first, seed):
                 return None
             return metrics.ad_day(profile, first, self.today - first)
+        # Reach rolls up level by level (ad days -> ad -> ad set -> campaign -> account), each
+        # step drawing a reach at most the sum of its parts, so every level's reach is at most
+        # the sum of the reaches one level down, as unique counts must be.
+        vectors = []
+        for profile, ad in group.ads:
+            parts = self._ad_days(profile, first, last, combo, seed)
+            if parts:
+                vectors.append((ad, metrics.combine(parts, hash_of(profile.key, first, combo))))
+        for key in ROLLUP_KEYS[self.level]:
+            rolled: dict[str, list[Any]] = {}
+            for ad, vector in vectors:
+                rolled.setdefault(ad[key], [ad, []])[1].append(vector)
+            vectors = [
+                (ad, metrics.combine(parts, hash_of(seed, ad[key], first, combo)))
+                for ad, parts in rolled.values()
+            ]
+        return vectors[0][1] if vectors else None
+
+    def _ad_days(
+        self, profile: Any, first: int, last: int, combo: int, seed: int
+    ) -> list[list[int]]:
         parts = []
-        for profile, _ad in group.ads:
-            start = max(first, profile.first_day)
-            stop = last if profile.last_day is None else min(last, profile.last_day)
-            for day in range(start, stop + 1):
-                if self._blackout(day, seed):
-                    continue
-                vector = metrics.ad_day(profile, day, self.today - day)
-                if vector is None:
-                    continue
-                if self.breakdowns:
-                    vector = self._breakdown_part(vector, profile.key, combo, seed)
-                parts.append(vector)
-        if not parts:
-            return None
-        if len(parts) == 1:
-            return parts[0]
-        return metrics.combine(parts, hash_of(group.key, first, combo))
+        start = max(first, profile.first_day)
+        stop = last if profile.last_day is None else min(last, profile.last_day)
+        for day in range(start, stop + 1):
+            if self._blackout(day, seed):
+                continue
+            vector = metrics.ad_day(profile, day, self.today - day)
+            if vector is None:
+                continue
+            if self.breakdowns:
+                vector = self._breakdown_part(vector, profile.key, combo, seed)
+            parts.append(vector)
+        return parts
 
     def _breakdown_part(self, vector: list[int], ad_key: int, combo: int, seed: int) -> list[int]:
         values = self.combos[combo]

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from fbads_assets.sandbox.clock import SandboxClock
-from fbads_assets.sandbox.config import DEMO_TOKEN, SandboxConfig
+from fbads_assets.sandbox.config import API_VERSION, DEMO_TOKEN, SandboxConfig
 from fbads_assets.sandbox.counters import Counters
 from fbads_assets.sandbox.faults import FaultBook, FaultRule
 from fbads_assets.sandbox.graph import JSON_TYPE, Graph, Request, Response
@@ -64,15 +64,14 @@ class Sandbox:
         self._thread.start()
         return self
 
-    def serve_forever(self) -> None:
-        """Serve in the calling thread (the CLI); returns when shut down or interrupted."""
-        handler = type("BoundHandler", (SandboxHandler,), {"sandbox": self})
-        self._server = ThreadingHTTPServer((self.config.host, self.config.port), handler)
-        self._server.daemon_threads = True
-        try:
-            self._server.serve_forever()
-        finally:
-            self._server.server_close()
+    @property
+    def graph_version(self) -> str:
+        return API_VERSION
+
+    def wait(self) -> None:
+        """Block until the server thread ends (Ctrl-C raises KeyboardInterrupt here)."""
+        while self._thread is not None and self._thread.is_alive():
+            self._thread.join(timeout=0.5)
 
     def stop(self) -> None:
         if self._server is not None:
