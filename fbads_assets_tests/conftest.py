@@ -1,0 +1,1 @@
+pytest_plugins = ["fbads_assets_tests.conftest_bigquery"]
