@@ -202,10 +202,10 @@ def insert_frame(
     names = ", ".join(table.column_names)
     casts = ", ".join(f"CAST({c.name} AS {DUCKDB_TYPES[c.type]})" for c in table.columns)
     connection.register(_INCOMING_VIEW, frame)
-    try:
-        connection.execute(f"INSERT INTO {ref} ({names}) SELECT {casts} FROM {_INCOMING_VIEW}")
-    finally:
-        connection.unregister(_INCOMING_VIEW)
+    connection.execute(f"INSERT INTO {ref} ({names}) SELECT {casts} FROM {_INCOMING_VIEW}")
+    # Not in a finally: after a failed INSERT the transaction is aborted and unregister would
+    # raise over the real error. The view dies with the connection anyway.
+    connection.unregister(_INCOMING_VIEW)
 
 
 def table_exists(connection: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
