@@ -128,3 +128,11 @@ def _say(line: str) -> None:
     # Flushed at once: scripts that start the server read the base URL from the first line.
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
+
+
+def main_for_tests(argv: list[str] | None = None) -> int:
+    """``sandbox serve`` alone, without the rest of the ``fbads`` command (for subprocess tests)."""
+    parser = argparse.ArgumentParser(prog="fbads")
+    add_sandbox_commands(parser.add_subparsers(dest="group", required=True))
+    args = parser.parse_args(["sandbox", "serve", *(sys.argv[1:] if argv is None else argv)])
+    return int(args.handler(args) or 0)

@@ -411,7 +411,7 @@ class Graph:
         nodes = [self._node("adaccount", a.node, request, token) for a in accounts]
         return self._offset_page(request, nodes)
 
-    def _object_edge(self, request: Request, route: Route, kind: str) -> dict[str, Any]:
+    def _object_edge(self, request: Request, route: Route, kind: str) -> Response:
         account = self.world.account_of[route.segments[0]]
         pool = {
             "campaign": account.campaigns,

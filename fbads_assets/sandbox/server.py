@@ -52,7 +52,7 @@ class Sandbox:
         if self._server is None:
             raise RuntimeError("The sandbox is not serving; use run_sandbox(config) or start().")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> Sandbox:
         handler = type("BoundHandler", (SandboxHandler,), {"sandbox": self})
@@ -148,7 +148,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         params = dict(parse_qsl(url.query, keep_blank_values=True))
         if raw and "json" not in (self.headers.get("Content-Type") or ""):
             params.update(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
-        host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
+        host = self.headers.get("Host") or self.sandbox.base_url.removeprefix("http://")
         request = Request(
             method,
             url.path,

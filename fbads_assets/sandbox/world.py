@@ -127,7 +127,7 @@ class World:
             dt.date.fromordinal(self.history_start - 30 - index), dt.time(9, 30), tz
         )
         offset_hours = created.utcoffset() or dt.timedelta()
-        node = {
+        node: dict[str, Any] = {
             "id": f"act_{account_id}",
             "account_id": account_id,
             "name": f"Sandbox {currency} {tz_name.split('/')[-1].replace('_', ' ')} #{index + 1}",
@@ -144,8 +144,7 @@ class World:
         }
         account = Account(index, account_id, currency, offset, tz_name, tz, node)
         self.accounts.append(account)
-        self.by_id[node["id"]] = ("adaccount", node)
-        self.account_of[node["id"]] = account
+        self._register("adaccount", node, account)
         for c in range(self.config.campaigns_per_account):
             self._add_campaign(account, c)
 
