@@ -1,0 +1,140 @@
+"""One account's runs through the real asset graph, in a process of its own.
+
+Each call below runs in a fresh worker process (the pool gives every account its own process,
+as Dagster's run launcher gives every run its own), so its peak RSS is the run's own. All
+workers write one shared DuckDB file, as a user's runs do; the warehouse's file lock makes
+them take turns, and that wait is part of the measured time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import math
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from benchmarks.memory import peak_rss_mb, rss_mb, start_memory_guard
+from fbads_assets.partitions import account_partitions
+from fbads_assets.resources import FacebookAdsResource
+from fbads_assets.warehouse.duckdb import locked_connection
+from fbads_assets_tests.graph_support import GraphRunner, graph_definitions
+
+
+@dataclass(frozen=True)
+class AccountWork:
+    """What one worker does for one account: optionally the objects, then the insights."""
+
+    database: str
+    graph_url: str
+    token: str
+    account_id: str
+    first: dt.date
+    last: dt.date
+    with_objects: bool = False
+    memory_cap_mb: float = 0.0
+
+
+@dataclass
+class AccountReport:
+    account_id: str
+    started: float
+    finished: float
+    baseline_rss_mb: float
+    peak_rss_mb: float
+    final_frame_mb: float
+    rows_written: int
+    client: dict[str, Any] = field(default_factory=dict)
+
+
+def _runner(work: AccountWork, instance: dg.DagsterInstance) -> GraphRunner:
+    facebook = FacebookAdsResource(access_token=work.token, graph_url=work.graph_url)
+    defs = graph_definitions(Path(work.database), facebook)
+    return GraphRunner(defs, instance, Path(work.database))
+
+
+def run_accounts_job(database: str, graph_url: str, token: str) -> list[str]:
+    """The ad_accounts job (accounts and token health) into the shared file; the account ids."""
+    work = AccountWork(database, graph_url, token, "", dt.date.min, dt.date.min)
+    with (
+        tempfile.TemporaryDirectory() as home,
+        dg.instance_for_test(temp_dir=home) as instance,
+    ):
+        return _runner(work, instance).accounts()
+
+
+@contextlib.contextmanager
+def _account_runner(work: AccountWork) -> Iterator[GraphRunner]:
+    with (
+        tempfile.TemporaryDirectory() as home,
+        dg.instance_for_test(temp_dir=home) as instance,
+    ):
+        # Each worker has its own Dagster instance: the partition that the ad_accounts run
+        # added to its own instance is added here, as that run would have added it.
+        instance.add_dynamic_partitions(account_partitions.name, [work.account_id])
+        yield _runner(work, instance)
+
+
+def run_objects(work: AccountWork) -> AccountReport:
+    """The account's objects job alone: the morning refresh that precedes the insights."""
+    start_memory_guard(work.memory_cap_mb or math.inf)
+    with _account_runner(work) as runner:
+        started = time.time()
+        runner.objects(work.account_id)
+        finished = time.time()
+    return AccountReport(work.account_id, started, finished, rss_mb(), peak_rss_mb(), 0.0, 0)
+
+
+def run_account(work: AccountWork) -> AccountReport:
+    """The account's runs, timed, with this process's memory before and at its peak."""
+    start_memory_guard(work.memory_cap_mb or math.inf)
+    baseline = rss_mb()
+    with _account_runner(work) as runner:
+        started = time.time()
+        if work.with_objects:
+            runner.objects(work.account_id)
+        result = runner.insights(work.account_id, work.first, work.last)
+        finished = time.time()
+    peak = peak_rss_mb()
+    rows, frame_mb = _final_frame(work)
+    return AccountReport(
+        account_id=work.account_id,
+        started=started,
+        finished=finished,
+        baseline_rss_mb=baseline,
+        peak_rss_mb=peak,
+        final_frame_mb=frame_mb,
+        rows_written=rows,
+        client=_client_costs(result),
+    )
+
+
+def _client_costs(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
+    """The client's own accounting, from ad_insights_raw's materialization metadata."""
+    for event in result.get_asset_materialization_events():
+        materialization = event.asset_materialization
+        if materialization is None or materialization.asset_key.path[-1] != "ad_insights_raw":
+            continue
+        return {
+            key.removeprefix("api/"): getattr(value, "value", value)
+            for key, value in materialization.metadata.items()
+            if key.startswith("api/")
+        }
+    return {}
+
+
+def _final_frame(work: AccountWork) -> tuple[int, float]:
+    """Rows and in-memory size of the range's ad_insights_raw frame, as the run held it."""
+    with locked_connection(work.database) as connection:
+        frame = connection.execute(
+            "SELECT * FROM facebook_ads.ad_insights_raw "
+            "WHERE account_id = ? AND date_start BETWEEN ? AND ?",
+            [work.account_id, work.first, work.last],
+        ).df()
+    return len(frame), float(frame.memory_usage(deep=True).sum()) / 2**20
