@@ -563,13 +563,9 @@ class Graph:
             found.reverse()
             has_next = True
         else:
-            start = decode_cursor(request.params["after"]) + 1 if request.params.get("after") else 0
-            found, has_next = [], False
-            for item in query.scan(start, seed):
-                if len(found) == limit:
-                    has_next = True
-                    break
-                found.append(item)
+            after = request.params.get("after")
+            start = decode_cursor(after) + 1 if after else 0
+            found, has_next = query.page(start, limit, seed)
         rows = [row for _pos, row in found]
         first = found[0][0] if found else 0
         last = found[-1][0] if found else 0

@@ -221,6 +221,55 @@ class InsightsQuery:
             known = self._blackouts[day] = hash_of(seed, self.account.id, day) % 40 == 0
         return known
 
+    def page(self, start: int, limit: int, seed: int) -> tuple[list[tuple[int, str]], bool]:
+        """Up to ``limit`` rows from grid position ``start`` on, and whether more follow."""
+        if self._is_plain_daily_ad_report():
+            found = self._daily_ad_rows(start, limit + 1, seed)
+        else:
+            found = []
+            for item in self.scan(start, seed):
+                found.append(item)
+                if len(found) > limit:
+                    break
+        return found[:limit], len(found) > limit
+
+    def _is_plain_daily_ad_report(self) -> bool:
+        return (self.level == "ad" and not self.breakdowns and not self.metric_filters
+                and all(first == last for first, last in self.buckets))
+
+    def _daily_ad_rows(self, start: int, wanted: int, seed: int) -> list[tuple[int, str]]:
+        """``row_at`` for the ad-level daily report, the bulk of every backfill, made cheap.
+
+        Same rows as the general path (a test holds them equal); per-day work (blackout, age,
+        dates) is done once per day instead of once per row. Measured: about a third of the
+        sandbox's CPU per row.
+        """
+        groups = len(self.groups)
+        profiles = [group.ads[0][0] for group in self.groups]
+        prefixes = [text + "," if text else "" for text in self._group_json]
+        found: list[tuple[int, str]] = []
+        bucket, group_index = divmod(start, groups)
+        while bucket < len(self.buckets) and len(found) < wanted:
+            day = self.buckets[bucket][0]
+            if not self._blackout(day, seed):
+                age, dates = self.today - day, self._dates[bucket]
+                for index in range(group_index, groups):
+                    profile = profiles[index]
+                    if day < profile.first_day or (
+                        profile.last_day is not None and day > profile.last_day
+                    ):
+                        continue
+                    vector = metrics.ad_day(profile, day, age)
+                    if vector is None:
+                        continue
+                    body = self.encode(vector)
+                    row = "{" + prefixes[index] + (body + "," if body else "") + dates + "}"
+                    found.append((bucket * groups + index, row))
+                    if len(found) == wanted:
+                        break
+            bucket, group_index = bucket + 1, 0
+        return found
+
     def scan(self, start: int, seed: int, step: int = 1) -> Iterator[tuple[int, str]]:
         position = start
         while 0 <= position < self.size:

@@ -130,8 +130,8 @@ def money(minor: int, offset: int) -> str:
 
 
 def ratio(value: float) -> str:
-    text = f"{value:.6f}".rstrip("0")
-    return text[:-1] if text.endswith(".") else text
+    """Meta's ratio strings: up to six decimals, no trailing zeros ("1.42884", "7.5", "12")."""
+    return f"{value:.6f}".rstrip("0").rstrip(".")
 
 
 ACTION_TYPES = (
