@@ -234,8 +234,12 @@ class InsightsQuery:
         return found[:limit], len(found) > limit
 
     def _is_plain_daily_ad_report(self) -> bool:
-        return (self.level == "ad" and not self.breakdowns and not self.metric_filters
-                and all(first == last for first, last in self.buckets))
+        return (
+            self.level == "ad"
+            and not self.breakdowns
+            and not self.metric_filters
+            and all(first == last for first, last in self.buckets)
+        )
 
     def _daily_ad_rows(self, start: int, wanted: int, seed: int) -> list[tuple[int, str]]:
         """``row_at`` for the ad-level daily report, the bulk of every backfill, made cheap.
