@@ -146,7 +146,7 @@ def _open(path: Path, config: Mapping[str, Any]) -> duckdb.DuckDBPyConnection:
             holder = re.search(r"held in (.+?)(?:\. See|$)", text)
             raise WarehouseFileError(
                 f"The DuckDB file {path} (FBADS_DUCKDB_PATH) is open in another program"
-                f"{f' ({holder.group(1)})' if holder else ''}. DuckDB lets one program use "
+                f"{f': {holder.group(1)}' if holder else ''}. DuckDB lets one program use "
                 "the file at a time: close that program (a DuckDB CLI, a notebook or the "
                 "DuckDB UI) and re-run."
             ) from error
