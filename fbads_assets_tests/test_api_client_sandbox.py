@@ -218,14 +218,18 @@ def test_a_dropped_connection_that_persists_fails_with_a_token_free_message(sb):
 # -- paging ----------------------------------------------------------------------------------------
 
 
-def test_an_empty_page_with_next_does_not_end_paging(sb):
+@pytest.mark.parametrize(
+    ("use_async", "path"), [(False, r"^/act_\d+/insights$"), (True, r"^/\d+/insights$")]
+)
+def test_an_empty_page_with_next_does_not_end_paging(sb, use_async, path):
     account = first_account(sb)
-    expected = make_client(sb, page_size=25).list_objects(account, "ads", ["id", "name"])
+    expected = ad_insights(make_client(sb), account).rows
     client = make_client(sb, page_size=10)
-    sb.faults.add(FaultRule(kind="empty_page_with_next", path=r"/ads$", times=1, skip=0))
-    rows = client.list_objects(account, "ads", ["id", "name"])
-    assert sorted(r["id"] for r in rows) == sorted(r["id"] for r in expected)
-    assert len(expected) > 10, "the account must span several pages for this to prove anything"
+    # The second page comes back empty but with `next`: the SDK's Cursor would stop there.
+    sb.faults.add(FaultRule(kind="empty_page_with_next", path=path, method="GET", skip=1))
+    rows = ad_insights(client, account, use_async=use_async).rows
+    assert len(expected) > 20, "the range must span several pages for this to prove anything"
+    assert row_keys(rows) == row_keys(expected)
 
 
 def test_objects_include_archived_and_deleted_ones(sb):
@@ -368,3 +372,88 @@ def test_bad_client_settings_fail_at_construction(sb, kwargs, fragment):
         make_client(sb, **kwargs)
     assert caught.value.kind == "config"
     assert fragment in str(caught.value)
+
+
+# -- async jobs in flight per account --------------------------------------------------------------
+
+
+class CallLog(MarketingApiClient):
+    """Records each request's method and endpoint, to measure jobs in flight."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.calls: list[tuple[str, str]] = []
+
+    def call(self, method, path, params=None, **kwargs):
+        self.calls.append((method, "/".join(path)))
+        return super().call(method, path, params, **kwargs)
+
+    def max_jobs_in_flight(self) -> int:
+        """Jobs started (POST act_X/insights) and not yet read (GET <report_run_id>/insights)."""
+        running = peak = 0
+        for method, path in self.calls:
+            if method == "POST" and path.endswith("/insights"):
+                running += 1
+                peak = max(peak, running)
+            elif method == "GET" and path.endswith("/insights") and not path.startswith("act_"):
+                running -= 1
+        return peak
+
+
+def weekly_requests(account: str, weeks: int) -> list[InsightsRequest]:
+    return [
+        InsightsRequest(
+            account_id=account,
+            since=UNTIL - dt.timedelta(days=7 * w + 6),
+            until=UNTIL - dt.timedelta(days=7 * w),
+            fields=("ad_id", "spend"),
+        )
+        for w in range(weeks)
+    ]
+
+
+@pytest.mark.parametrize(("budget", "cap"), [(None, 4), (100, 1)])
+def test_jobs_in_flight_per_account_follow_the_insights_throttle(budget, cap):
+    config = SandboxConfig(
+        seed=4,
+        accounts=1,
+        campaigns_per_account=1,
+        adsets_per_campaign=1,
+        history_days=60,
+        insights_calls_per_hour=budget,
+        now=NOW,
+    )
+    with run_sandbox(config) as sandbox:
+        client = CallLog(
+            sandbox.tokens["system_user"], graph_url=sandbox.base_url, clock=LinkedClock(sandbox)
+        )
+        account = client.list_ad_accounts(["id"])[0]["id"]
+        if budget:
+            # Spend 80 % of the hour's budget: x-fb-ads-insights-throttle then reports a high
+            # load, and the 6 jobs (about 3 calls each) still fit in what is left.
+            for _ in range(budget * 8 // 10):
+                client.insights(account, UNTIL, UNTIL, fields=["spend"], use_async=False)
+            client.calls.clear()
+        results = client.insights_many(weekly_requests(account, 6))
+    assert all(r.jobs >= 1 for r in results)
+    assert client.stats.errors_by_kind["throttle"] == 0
+    assert client.max_jobs_in_flight() == cap
+
+
+# -- appsecret_proof -------------------------------------------------------------------------------
+
+
+def test_with_an_app_secret_every_call_carries_appsecret_proof():
+    secret = "sandbox-app-secret-for-proof-test"
+    config = SandboxConfig(seed=2, accounts=1, app_id="100000000000099", app_secret=secret)
+    with run_sandbox(config) as sandbox:
+        token = sandbox.tokens["system_user"]
+        with_proof = MarketingApiClient(
+            token, graph_url=sandbox.base_url, app_id="100000000000099", app_secret=secret
+        )
+        assert with_proof.list_ad_accounts(["id"])
+        without = MarketingApiClient(token, graph_url=sandbox.base_url)
+        with pytest.raises(MarketingApiError) as caught:
+            without.list_ad_accounts(["id"])
+    assert caught.value.code == 100 and "appsecret_proof" in str(caught.value)
+    assert without.stats.total_calls == 1

@@ -8,6 +8,7 @@ every exception text for the token, the app secret and the proof.
 
 import datetime as dt
 import logging
+import socket
 
 import dagster as dg
 import pytest
@@ -30,7 +31,7 @@ RECOVERABLE = [
     FaultRule(kind="drop_connection", path=r"/ads$", times=1),
     FaultRule(kind="rate_limit", path=r"/insights$", times=1,
               params={"code": 80000, "subcode": 2446079, "minutes": 60}),
-    FaultRule(kind="empty_page_with_next", path=r"/campaigns$", times=1),
+    FaultRule(kind="empty_page_with_next", path=r"/insights$", method="GET", times=1),
     FaultRule(kind="reduce_data", path=r"/insights$", method="POST", times=1),
     FaultRule(kind="job_failed", times=1),
 ]  # fmt: skip
@@ -48,6 +49,21 @@ def api_probe(context: dg.AssetExecutionContext, facebook: FacebookAdsResource):
     report = client.insights(account, SINCE, UNTIL, fields=["ad_id", "spend", "impressions"])
     context.log.info(f"{info.type}: {len(campaigns)} campaigns, {len(ads)} ads")
     return dg.MaterializeResult(metadata={"rows": len(report.rows), **client.stats.as_metadata()})
+
+
+@dg.asset
+def unreachable_probe(facebook: FacebookAdsResource):
+    """Calls a Graph URL where nothing listens: requests puts the whole URL in its error."""
+    client = facebook.get_client()
+    client.clock = FakeClock()
+    return client.list_ad_accounts(["id"])
+
+
+def closed_loopback_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture
@@ -98,6 +114,25 @@ def test_runs_through_failures_leave_no_secret_in_dagster_home_logs_or_errors(
     assert not bad.success
     errors = [e.step_failure_data.error.to_string() for e in bad.get_step_failure_events()]
     assert any("190/463" in text and "FACEBOOK_ACCESS_TOKEN" in text for text in errors)
+
+    sandbox.faults.clear()
+    unreachable = FacebookAdsResource(
+        access_token=dg.EnvVar("FACEBOOK_ACCESS_TOKEN"),
+        app_id=dg.EnvVar("FACEBOOK_APP_ID"),
+        app_secret=dg.EnvVar("FACEBOOK_APP_SECRET"),
+        graph_url=closed_loopback_url(),
+    )
+    refused = dg.materialize(
+        [unreachable_probe],
+        resources={"facebook": unreachable},
+        instance=instance,
+        raise_on_error=False,
+    )
+    refused_errors = [
+        e.step_failure_data.error.to_string() for e in refused.get_step_failure_events()
+    ]
+    assert any("connection to 127.0.0.1 failed" in text for text in refused_errors)
+    errors += refused_errors
     instance.dispose()
 
     texts = errors + [r.getMessage() for r in caplog.records] + list(capfd.readouterr())

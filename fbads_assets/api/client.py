@@ -51,6 +51,7 @@ DEFAULT_API_VERSION = "v26.0"
 # Shrinking pages below this only multiplies calls; the range is split instead.
 MIN_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 5000
+MAX_EMPTY_PAGES_IN_A_ROW = 20
 # Six attempts cover Meta's 1-5 minute throttle advice and a minute of transient errors.
 MAX_RETRIES = 5
 # Multi-id reads (GET /?ids=) and batches take at most 50 ids (graph-api/batch-requests).
@@ -202,7 +203,7 @@ class MarketingApiClient:
         """Yields each page's ``data`` until a page has no ``next``; empty pages do not stop it."""
         limit = self._page_sizes.get(endpoint, self.page_size)
         after: str | None = None
-        seen_cursors: set[str] = set()
+        empty_in_a_row = 0
         while True:
             page_params = {**params, "limit": limit}
             if after:
@@ -226,14 +227,16 @@ class MarketingApiClient:
             after = _next_cursor(body)
             if after is None:
                 return
-            if after in seen_cursors:
+            # An empty page may repeat the cursor it was asked with; only an endless run of
+            # them is a loop.
+            empty_in_a_row = 0 if data else empty_in_a_row + 1
+            if empty_in_a_row > MAX_EMPTY_PAGES_IN_A_ROW:
                 raise MarketingApiError(
-                    "paging returned a cursor it had already returned (a loop)",
+                    f"{empty_in_a_row} empty pages in a row, each with a next page",
                     kind=INVALID,
                     what=f"GET {endpoint}",
-                    advice="Re-run; if it repeats, report the endpoint to Meta.",
+                    advice="Re-run; if it repeats, Meta's paging for this edge is stuck.",
                 )
-            seen_cursors.add(after)
 
     def _shrink_page(self, endpoint: str, limit: int) -> int:
         smaller = max(MIN_PAGE_SIZE, limit // 2)

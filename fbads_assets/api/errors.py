@@ -20,6 +20,7 @@ raised into Dagster or stored without further care.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from fbads_assets.api.redaction import redact
 from fbads_assets.api.throttle import Usage
@@ -47,16 +48,15 @@ _TOKEN_FIX = (
     "Generate new token) and set FACEBOOK_ACCESS_TOKEN to it; check it with `fbads token inspect`."
 )
 AUTH_ADVICE = {
-    458: "The app is not authorised for this user any more (code 190/458). " + _TOKEN_FIX,
+    458: "The app is not authorised for this user any more. " + _TOKEN_FIX,
     459: "The user is checkpointed: they must log in to facebook.com and clear the security "
-    "check (code 190/459). Better: " + _TOKEN_FIX,
-    460: "The token died when the user changed their password (code 190/460). " + _TOKEN_FIX,
-    463: "The token has expired (code 190/463). " + _TOKEN_FIX,
-    464: "The user is unconfirmed (code 190/464). " + _TOKEN_FIX,
-    467: "The token is invalid: the user logged out or it was revoked (code 190/467). "
-    + _TOKEN_FIX,
+    "check. Better: " + _TOKEN_FIX,
+    460: "The token died when the user changed their password. " + _TOKEN_FIX,
+    463: "The token has expired. " + _TOKEN_FIX,
+    464: "The user is unconfirmed. " + _TOKEN_FIX,
+    467: "The token is invalid: the user logged out or it was revoked. " + _TOKEN_FIX,
 }
-DEFAULT_AUTH_ADVICE = "The access token is invalid (code 190). " + _TOKEN_FIX
+DEFAULT_AUTH_ADVICE = "The access token is invalid. " + _TOKEN_FIX
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,7 @@ class MarketingApiError(Exception):
 
     def _text(self) -> str:
         code = ""
-        if self.code is not None:
+        if self.code is not None and f"code {self.code}" not in self.api_message:
             code = f" (code {self.code}" + (f"/{self.subcode}" if self.subcode else "") + ")"
         head = f"{self.what}: " if self.what else ""
         tail = f" {self.advice}" if self.advice else ""
@@ -219,8 +219,8 @@ def details_from_body(body: object, http_status: int | None) -> ApiErrorDetails 
     )
 
 
-def _int_or_none(value: object) -> int | None:
+def _int_or_none(value: Any) -> int | None:
     try:
-        return int(value)  # type: ignore[arg-type]
+        return int(value)
     except (TypeError, ValueError):
         return None

@@ -373,8 +373,8 @@ class InsightsRunner:
         return self.requests[piece.index].account_id
 
 
-def _int(value: object) -> int | None:
+def _int(value: Any) -> int | None:
     try:
-        return int(value)  # type: ignore[arg-type]
+        return int(value)
     except (TypeError, ValueError):
         return None

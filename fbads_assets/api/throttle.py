@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 # Below this share of any quota the client runs at full speed.
 SLOW_FROM_PCT = 75.0
@@ -71,9 +72,9 @@ def _header_json(headers: Mapping[str, str], name: str) -> object:
         return None
 
 
-def _num(value: object) -> float:
+def _num(value: Any) -> float:
     try:
-        return float(value)  # type: ignore[arg-type]
+        return float(value)
     except (TypeError, ValueError):
         return 0.0
 

@@ -12,6 +12,7 @@ import argparse
 import datetime as dt
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from fbads_assets.api.errors import MarketingApiError
@@ -60,17 +61,26 @@ def add_token_commands(subparsers: argparse._SubParsersAction) -> None:
     exchange.set_defaults(handler=run_exchange)
 
 
-def _environment() -> dict[str, str | None]:
+@dataclass(frozen=True, repr=False)
+class _Environment:
+    token: str | None
+    app_id: str | None
+    app_secret: str | None
+    graph_url: str
+    env: str
+
+
+def _environment() -> _Environment:
     def get(name: str) -> str | None:
         return (os.environ.get(name) or "").strip() or None
 
-    return {
-        "token": get("FACEBOOK_ACCESS_TOKEN"),
-        "app_id": get("FACEBOOK_APP_ID"),
-        "app_secret": get("FACEBOOK_APP_SECRET"),
-        "graph_url": get("FBADS_GRAPH_URL") or DEFAULT_GRAPH_URL,
-        "env": (get("FBADS_ENV") or "local").lower(),
-    }
+    return _Environment(
+        token=get("FACEBOOK_ACCESS_TOKEN"),
+        app_id=get("FACEBOOK_APP_ID"),
+        app_secret=get("FACEBOOK_APP_SECRET"),
+        graph_url=(get("FBADS_GRAPH_URL") or DEFAULT_GRAPH_URL).rstrip("/"),
+        env=(get("FBADS_ENV") or "local").lower(),
+    )
 
 
 def _say(text: str, *, to_stderr: bool = False) -> None:
@@ -115,36 +125,34 @@ def describe(info: TokenInfo, now: dt.datetime) -> list[str]:
 
 def run_inspect(args: argparse.Namespace) -> int:
     env = _environment()
-    if not env["token"]:
+    if not env.token:
         return _fail("FACEBOOK_ACCESS_TOKEN is not set. Export it, then run this again.")
     now = dt.datetime.now(dt.UTC)
     try:
         info = inspect_token(
-            env["token"],
-            graph_url=env["graph_url"],
+            env.token,
+            graph_url=env.graph_url,
             api_version=API_VERSION,
-            app_id=env["app_id"],
-            app_secret=env["app_secret"],
+            app_id=env.app_id,
+            app_secret=env.app_secret,
         )
     except MarketingApiError as error:
         return _fail(str(error), 1)
-    check = check_token(
-        info, now=now, environment=env["env"], expiry_warning_days=args.warning_days
-    )
+    check = check_token(info, now=now, environment=env.env, expiry_warning_days=args.warning_days)
     for line in describe(info, now):
-        _say(redact(line, [env["token"], env["app_secret"]]))
+        _say(redact(line, [env.token, env.app_secret]))
     for warning in check.warnings:
         _say(f"warning: {redact(warning)}")
-    for error in check.errors:
-        _say(f"ERROR: {redact(error)}")
+    for problem in check.errors:
+        _say(f"ERROR: {redact(problem)}")
     return 1 if check.errors else 0
 
 
 def run_exchange(args: argparse.Namespace) -> int:
     env = _environment()
-    if not env["token"]:
+    if not env.token:
         return _fail("FACEBOOK_ACCESS_TOKEN (the short-lived user token) is not set.")
-    if not env["app_id"] or not env["app_secret"]:
+    if not env.app_id or not env.app_secret:
         return _fail(
             "Exchanging needs FACEBOOK_APP_ID and FACEBOOK_APP_SECRET (App Dashboard → "
             "Settings → Basic)."
@@ -153,10 +161,10 @@ def run_exchange(args: argparse.Namespace) -> int:
         return _fail(f"{args.output} exists; pass --force to overwrite it.")
     try:
         new = exchange_token(
-            env["token"],
-            app_id=env["app_id"],
-            app_secret=env["app_secret"],
-            graph_url=env["graph_url"],
+            env.token,
+            app_id=env.app_id,
+            app_secret=env.app_secret,
+            graph_url=env.graph_url,
             api_version=API_VERSION,
         )
     except MarketingApiError as error:

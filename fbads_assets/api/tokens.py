@@ -87,7 +87,7 @@ def _timestamp(value: Any) -> dt.datetime | None:
 
 def token_info_from_debug(data: dict) -> TokenInfo:
     """Builds a TokenInfo from the ``data`` object of a debug_token response."""
-    error = data.get("error") if isinstance(data.get("error"), dict) else {}
+    error: dict[str, Any] = data["error"] if isinstance(data.get("error"), dict) else {}
     granular = tuple(
         (str(g.get("scope")), tuple(str(t) for t in g.get("target_ids") or ()))
         for g in data.get("granular_scopes") or ()
@@ -222,8 +222,9 @@ def check_token(
     check = TokenCheck()
     if not info.is_valid:
         advice = AUTH_ADVICE.get(info.error_subcode or 0, DEFAULT_AUTH_ADVICE)
-        reason = info.error_message or "Meta reports the token as invalid"
-        check.errors.append(f"The access token is not valid: {reason}. {advice}")
+        reason = (info.error_message or "Meta reports the token as invalid").rstrip(". ")
+        code = f" (code {info.error_code}/{info.error_subcode})" if info.error_subcode else ""
+        check.errors.append(f"The access token is not valid: {reason}{code}. {advice}")
         return check
     if info.type == "APP":
         check.errors.append(

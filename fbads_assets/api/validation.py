@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from functools import cache
+from typing import Any
 
 from facebook_business.adobjects.ad import Ad
 from facebook_business.adobjects.adaccount import AdAccount
@@ -41,7 +42,7 @@ def _enum_values(enum_class: type) -> frozenset[str]:
 
 
 @cache
-def _known_fields(object_class: type) -> frozenset[str]:
+def _known_fields(object_class: Any) -> frozenset[str]:
     return _enum_values(object_class.Field)
 
 
