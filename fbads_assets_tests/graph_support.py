@@ -6,6 +6,8 @@ Shared by the graph, secrets and benchmark-smoke tests: the same assets, checks 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +32,14 @@ ALL_ASSETS = [
     *INSIGHTS_ASSETS,
     facebook_ads_campaign_daily,
 ]
+
+
+@contextmanager
+def dagster_home(path: Path) -> Iterator[dg.DagsterInstance]:
+    """A real, persistent instance (sqlite event log, compute logs) in a test folder."""
+    path.mkdir(parents=True, exist_ok=True)
+    with dg.instance_for_test(temp_dir=str(path)) as instance:
+        yield instance
 
 
 def graph_definitions(database: Path, facebook: FacebookAdsResource) -> dg.Definitions:

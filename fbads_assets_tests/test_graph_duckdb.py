@@ -18,7 +18,7 @@ from fbads_assets.defs.schedules import (
 from fbads_assets.resources import FacebookAdsResource
 from fbads_assets.sandbox import SandboxConfig, run_sandbox
 from fbads_assets.warehouse.tables import TABLES
-from fbads_assets_tests.graph_support import GraphRunner, graph_definitions
+from fbads_assets_tests.graph_support import GraphRunner, dagster_home, graph_definitions
 
 SMALL_WORLD = dict(
     seed=11,
@@ -51,7 +51,7 @@ def make_runner(tmp_path, sandbox, token: str | None = None):
 @pytest.fixture
 def runner(tmp_path, sandbox):
     defs, database = make_runner(tmp_path, sandbox)
-    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster_home")) as instance:
+    with dagster_home(tmp_path / "dagster_home") as instance:
         yield GraphRunner(defs, instance, database)
 
 
@@ -118,7 +118,7 @@ def test_the_resync_picks_up_conversions_restated_after_the_first_pull(tmp_path)
     early = now - dt.timedelta(days=20)
     with run_sandbox(SandboxConfig(**SMALL_WORLD, now=early)) as sandbox:
         defs, database = make_runner(tmp_path, sandbox)
-        with dg.instance_for_test(temp_dir=str(tmp_path / "home")) as instance:
+        with dagster_home(tmp_path / "home") as instance:
             runner = GraphRunner(defs, instance, database)
             account_id = runner.accounts()[0]
             last = early.date() - dt.timedelta(days=2)

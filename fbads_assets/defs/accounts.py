@@ -1,7 +1,5 @@
 """Ad accounts and the token that reads them: the root of the graph."""
 
-from __future__ import annotations
-
 import json
 
 import dagster as dg

@@ -5,8 +5,6 @@ SQL both engines accept. Primary keys block downstream assets; the rest warn, be
 metadata can lag its insights by a few hours.
 """
 
-from __future__ import annotations
-
 import datetime as dt
 from zoneinfo import ZoneInfo
 

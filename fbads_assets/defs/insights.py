@@ -5,8 +5,6 @@ range with ``time_increment=1``. The typed tables are parsed from the raw table,
 rebuilt at any time without spending rate limit.
 """
 
-from __future__ import annotations
-
 import dagster as dg
 import pandas as pd
 

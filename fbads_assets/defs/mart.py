@@ -1,7 +1,5 @@
 """The campaign daily mart: what analysts query first."""
 
-from __future__ import annotations
-
 import os
 
 import dagster as dg

@@ -4,8 +4,6 @@ Archived and deleted objects are included, so insights of ads that no longer run
 their names. Each asset replaces its account's rows on every run.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable
 
 import dagster as dg

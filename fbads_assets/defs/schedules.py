@@ -6,8 +6,6 @@ earlier the same day; insights rows carry their own ids and names, so they never
 and the foreign-key checks warn if a brand-new ad appeared in between.
 """
 
-from __future__ import annotations
-
 import datetime as dt
 
 import dagster as dg
