@@ -7,6 +7,7 @@ none), and reads the file back through DuckDBWarehouse.
 
 import datetime as dt
 import logging
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -78,7 +79,7 @@ def account_of(context: dg.AssetExecutionContext) -> str:
 
 
 # The frame each test asset returns; a test sets it before materializing.
-BUILD: dict[str, object] = {}
+BUILD: dict[str, Any] = {}
 
 
 @dg.asset(name="ad_insights_daily", partitions_def=DATE_ACCOUNT)
@@ -116,7 +117,7 @@ def accounts_asset() -> pd.DataFrame:
 def instance():
     # In-memory storage: about four times cheaper per run than instance_for_test's sqlite.
     with dg.DagsterInstance.ephemeral() as instance:
-        instance.add_dynamic_partitions(account_partitions.name, list(ACCOUNTS))
+        instance.add_dynamic_partitions(str(account_partitions.name), list(ACCOUNTS))
         yield instance
 
 

@@ -72,7 +72,7 @@ def campaign_count(database: str) -> int:
 @pytest.fixture
 def instance():
     with dg.DagsterInstance.ephemeral() as instance:
-        instance.add_dynamic_partitions(account_partitions.name, list(ACCOUNTS))
+        instance.add_dynamic_partitions(str(account_partitions.name), list(ACCOUNTS))
         yield instance
 
 
@@ -87,7 +87,7 @@ def database(tmp_path) -> str:
 def write_account_repeatedly(database: str, account: str, start, rounds: int) -> None:
     """One "run" process: writes its account's partition several times, starting on a barrier."""
     with dg.DagsterInstance.ephemeral() as instance:
-        instance.add_dynamic_partitions(account_partitions.name, list(ACCOUNTS))
+        instance.add_dynamic_partitions(str(account_partitions.name), list(ACCOUNTS))
         start.wait(timeout=120)
         for _ in range(rounds):
             materialize(instance, database, account)

@@ -249,35 +249,41 @@ def _check_identifier(value: str, setting: str) -> str:
 
 
 class _TransactionalDuckDbClient(DbClient):
-    """dagster-duckdb's client steps, each run inside one locked transaction."""
+    """dagster-duckdb's client steps, all run inside one locked transaction."""
 
-    def __init__(self, database: str, schema: str, config: Mapping[str, Any]):
-        self.database = database
-        self.schema = schema
-        self.config = config
-
+    @staticmethod
     @contextmanager
-    def connect(self, context, table_slice) -> Iterator[duckdb.DuckDBPyConnection]:
+    def connect(
+        context: dg.OutputContext | dg.InputContext, table_slice: DagsterTableSlice
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
         # DbIOManager runs ensure_schema_exists, delete_table_slice and the type handler's
         # handle_output inside this block: the transaction makes those three one change.
+        resource_config: Mapping[str, Any] = context.resource_config or {}
+        config = resource_config.get("connection_config") or {}
         with (
-            locked_connection(self.database, self.config) as connection,
+            locked_connection(str(table_slice.database), config) as connection,
             transaction(connection),
         ):
             yield connection
 
-    def ensure_schema_exists(self, context, table_slice, connection) -> None:
+    @staticmethod
+    def ensure_schema_exists(
+        context: dg.OutputContext, table_slice: DagsterTableSlice, connection
+    ) -> None:
         table = slice_for(context).table
-        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
-        if table_exists(connection, self.schema, table.name):
-            _check_existing_columns(connection, self.schema, table)
+        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {table_slice.schema}")
+        if table_exists(connection, table_slice.schema, table.name):
+            _check_existing_columns(connection, table_slice.schema, table)
         else:
-            connection.execute(create_table_sql(f"{self.schema}.{table.name}", table))
+            connection.execute(create_table_sql(f"{table_slice.schema}.{table.name}", table))
 
-    def delete_table_slice(self, context, table_slice, connection) -> None:
+    @staticmethod
+    def delete_table_slice(
+        context: dg.OutputContext, table_slice: DagsterTableSlice, connection
+    ) -> None:
         our_slice = slice_for(context)
         where, params = slice_where(our_slice)
-        connection.execute(f"DELETE FROM {self.schema}.{our_slice.table.name} {where}", params)
+        connection.execute(f"DELETE FROM {table_slice.schema}.{table_slice.table} {where}", params)
 
     @staticmethod
     def get_select_statement(table_slice: DagsterTableSlice) -> str:
@@ -288,30 +294,32 @@ class _TransactionalDuckDbClient(DbClient):
 class _FrameTypeHandler(DbTypeHandler[pd.DataFrame]):
     """Inserts a frame that already passed the column and slice checks; loads a slice."""
 
-    def __init__(self, schema: str):
-        self.schema = schema
-
-    def handle_output(self, context, table_slice, obj: pd.DataFrame, connection):
-        our_slice = slice_for(context)
-        table = our_slice.table
-        ref = f"{self.schema}.{table.name}"
+    def handle_output(
+        self,
+        context: dg.OutputContext,
+        table_slice: DagsterTableSlice,
+        obj: pd.DataFrame,
+        connection,
+    ) -> Mapping[str, Any]:
+        table = table_for(context.asset_key)
+        ref = f"{table_slice.schema}.{table.name}"
         if not obj.empty:
             insert_frame(connection, ref, table, obj)
         return output_metadata(context, ref, table, len(obj))
 
-    def load_input(self, context, table_slice, connection) -> pd.DataFrame:
+    def load_input(
+        self, context: dg.InputContext, table_slice: DagsterTableSlice, connection
+    ) -> pd.DataFrame:
+        table = table_for(context.asset_key)
         if context.has_asset_partitions and not context.asset_partition_keys:
-            return empty_frame(table_for(context.asset_key))
-        our_slice = slice_for(context)
-        table = our_slice.table
-        if not table_exists(connection, self.schema, table.name):
+            return empty_frame(table)
+        if not table_exists(connection, table_slice.schema, table.name):
             # First run downstream of an empty or never-written partition: nothing to read.
             return empty_frame(table)
-        where, params = slice_where(our_slice)
-        order = ", ".join(table.primary_key)
+        where, params = slice_where(slice_for(context))
         frame = connection.execute(
-            f"SELECT {', '.join(table.column_names)} FROM {self.schema}.{table.name} "
-            f"{where} ORDER BY {order}",
+            f"SELECT {', '.join(table.column_names)} FROM {table_slice.schema}.{table.name} "
+            f"{where} ORDER BY {', '.join(table.primary_key)}",
             params,
         ).df()
         return conform_dtypes(frame, table)
@@ -350,7 +358,8 @@ class _AtomicDbIOManager(DbIOManager):
         if not context.has_asset_key:
             raise ValueError("DuckDBWarehouseIOManager stores assets only, not op outputs.")
         table = table_for(context.asset_key)
-        return DagsterTableSlice(table=table.name, schema=self._schema, database=self._database)
+        schema = self._schema or DEFAULT_SCHEMA
+        return DagsterTableSlice(table=table.name, schema=schema, database=self._database)
 
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
         if not isinstance(obj, pd.DataFrame):
@@ -385,20 +394,18 @@ class DuckDBWarehouseIOManager(DuckDBIOManager):
 
     @staticmethod
     def type_handlers() -> Sequence[DbTypeHandler]:
-        # The handler needs the schema, so create_io_manager builds it; this satisfies the base.
-        return [_FrameTypeHandler(DEFAULT_SCHEMA)]
+        return [_FrameTypeHandler()]
 
     @staticmethod
     def default_load_type() -> type | None:
         return pd.DataFrame
 
     def create_io_manager(self, context) -> DbIOManager:
-        schema = _check_identifier(self.schema_ or DEFAULT_SCHEMA, "The warehouse schema")
         return _AtomicDbIOManager(
-            db_client=_TransactionalDuckDbClient(self.database, schema, self.connection_config),
+            db_client=_TransactionalDuckDbClient(),
             database=self.database,
-            schema=schema,
-            type_handlers=[_FrameTypeHandler(schema)],
+            schema=_check_identifier(self.schema_ or DEFAULT_SCHEMA, "The warehouse schema"),
+            type_handlers=self.type_handlers(),
             default_load_type=pd.DataFrame,
             io_manager_name="DuckDBWarehouseIOManager",
         )

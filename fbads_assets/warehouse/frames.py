@@ -74,9 +74,10 @@ def check_rows_in_slice(frame: pd.DataFrame, table_slice: TableSlice) -> None:
                 "accounts would be duplicated by their own partition's next write."
             )
 
-    if table_slice.first_date is not None and table.date_column is not None:
+    slice_first, slice_last = table_slice.first_date, table_slice.last_date
+    if slice_first is not None and slice_last is not None and table.date_column is not None:
         first, last = _date_bounds(frame[table.date_column], table_slice)
-        if first < table_slice.first_date or last > table_slice.last_date:
+        if first < slice_first or last > slice_last:
             raise FrameError(
                 f"{table_slice.describe()}: the frame has {table.date_column} from {first} to "
                 f"{last}, outside the partition range being written. Filter the frame to the "
