@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 
 import dagster as dg
 import duckdb
@@ -15,6 +16,7 @@ import pandas as pd
 import pytest
 
 from fbads_assets.partitions import account_partitions
+from fbads_assets.warehouse import duckdb as warehouse_duckdb
 from fbads_assets.warehouse.duckdb import DuckDBWarehouse, DuckDBWarehouseIOManager
 from fbads_assets.warehouse.frames import PANDAS_DTYPES
 from fbads_assets.warehouse.tables import CAMPAIGNS
@@ -172,7 +174,7 @@ def test_file_held_by_another_program_names_the_file_and_what_to_close(instance,
         assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
 
         result = materialize(instance, database, "222", raise_on_error=False)
-        with pytest.raises(Exception, match="is open in another program"):
+        with pytest.raises(warehouse_duckdb.WarehouseFileError, match="is open in another program"):
             DuckDBWarehouse(database=database).query("SELECT 1")
     finally:
         holder.communicate(input="", timeout=60)
@@ -181,3 +183,32 @@ def test_file_held_by_another_program_names_the_file_and_what_to_close(instance,
     assert f"The DuckDB file {database} (FBADS_DUCKDB_PATH) is open in another program" in text
     assert "close that program (a DuckDB CLI, a notebook or the DuckDB UI)" in text
     assert campaign_count(database) == CAMPAIGNS_PER_ACCOUNT
+
+
+def test_threads_take_turns_on_the_file(database):
+    inside, most_inside = 0, 0
+    counter = threading.Lock()
+
+    def write_rows() -> None:
+        nonlocal inside, most_inside
+        for _ in range(10):
+            with warehouse_duckdb.locked_connection(database) as connection:
+                with counter:
+                    inside += 1
+                    most_inside = max(most_inside, inside)
+                connection.execute("CREATE TABLE IF NOT EXISTS probe (n INTEGER)")
+                connection.execute("INSERT INTO probe SELECT * FROM range(1000)")
+                with counter:
+                    inside -= 1
+
+    threads = [threading.Thread(target=write_rows) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert most_inside == 1
+    assert (
+        DuckDBWarehouse(database=database).query("SELECT count(*) AS n FROM probe")["n"][0]
+        == 40_000
+    )
