@@ -95,6 +95,18 @@ def insights_reader(context: dg.AssetExecutionContext, ad_insights_daily: pd.Dat
     BUILD["loaded"] = ad_insights_daily
 
 
+@dg.asset(
+    partitions_def=DATES,
+    ins={
+        "ad_insights_daily": dg.AssetIn(
+            partition_mapping=dg.MultiToSingleDimensionPartitionMapping(DATE_DIMENSION)
+        )
+    },
+)
+def daily_rollup(context: dg.AssetExecutionContext, ad_insights_daily: pd.DataFrame) -> None:
+    BUILD["loaded"] = ad_insights_daily
+
+
 @dg.asset(name="campaigns", partitions_def=account_partitions)
 def campaigns_asset(context: dg.AssetExecutionContext) -> pd.DataFrame:
     account = context.partition_key
@@ -294,6 +306,24 @@ def test_load_reads_the_range_with_the_transform_dtypes(instance, database):
     expected = insights_rows("111", [dt.date(2026, 1, 2), dt.date(2026, 1, 3)])
     expected = expected.sort_values(["ad_id", "date_start"], ignore_index=True)
     pd.testing.assert_frame_equal(loaded.reset_index(drop=True), expected)
+
+
+def test_load_across_accounts_reads_every_account_of_the_day(instance, database):
+    for account in ACCOUNTS:
+        write(instance, database, tags=range_tags(account, "2026-01-01", "2026-01-03"))
+
+    write(
+        instance,
+        database,
+        assets=[insights_asset, daily_rollup],
+        selection=[daily_rollup],
+        partition_key="2026-01-02",
+    )
+
+    loaded = BUILD["loaded"]
+    assert sorted(set(loaded["account_id"])) == list(ACCOUNTS)
+    assert loaded["date_start"].dt.date.unique().tolist() == [dt.date(2026, 1, 2)]
+    assert len(loaded) == 4
 
 
 def test_load_of_a_table_never_written_is_an_empty_frame_with_the_columns(instance, database):

@@ -43,7 +43,7 @@ from fbads_assets.warehouse.frames import (
     conform_dtypes,
     empty_frame,
 )
-from fbads_assets.warehouse.slices import TableSlice, slice_for, table_for
+from fbads_assets.warehouse.slices import TableSlice, read_slice_for, slice_for, table_for
 from fbads_assets.warehouse.tables import DUCKDB_TYPES, Table
 
 DEFAULT_SCHEMA = "facebook_ads"
@@ -316,7 +316,7 @@ class _FrameTypeHandler(DbTypeHandler[pd.DataFrame]):
         if not table_exists(connection, table_slice.schema, table.name):
             # First run downstream of an empty or never-written partition: nothing to read.
             return empty_frame(table)
-        where, params = slice_where(slice_for(context))
+        where, params = slice_where(read_slice_for(context))
         frame = connection.execute(
             f"SELECT {', '.join(table.column_names)} FROM {table_slice.schema}.{table.name} "
             f"{where} ORDER BY {', '.join(table.primary_key)}",

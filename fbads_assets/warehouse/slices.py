@@ -90,3 +90,29 @@ def slice_for(context: dg.OutputContext | dg.InputContext) -> TableSlice:
 
     # Account-partitioned snapshot tables (campaigns, ad sets, ads, creatives).
     return TableSlice(table, tuple(sorted(keys)))
+
+
+def read_slice_for(context: dg.InputContext) -> TableSlice:
+    """The slice an input reads: like ``slice_for``, but it may span several accounts.
+
+    A downstream asset can map many account partitions onto one of its own (for example a
+    daily roll-up over every account). The read then covers each of those accounts over the
+    whole date range: a rectangle, which holds more than the exact keys only if the accounts'
+    date ranges differ, and a write never covers more than one account anyway.
+    """
+    partitions_def = context.asset_partitions_def if context.has_asset_partitions else None
+    if isinstance(partitions_def, dg.MultiPartitionsDefinition):
+        keys = [
+            partitions_def.get_partition_key_from_str(k).keys_by_dimension
+            for k in context.asset_partition_keys
+        ]
+        accounts = sorted({k[ACCOUNT_DIMENSION] for k in keys})
+        if len(accounts) > 1:
+            dates = sorted(k[DATE_DIMENSION] for k in keys)
+            return TableSlice(
+                table_for(context.asset_key),
+                tuple(accounts),
+                dt.date.fromisoformat(dates[0]),
+                dt.date.fromisoformat(dates[-1]),
+            )
+    return slice_for(context)
