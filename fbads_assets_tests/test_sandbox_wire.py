@@ -271,3 +271,26 @@ def test_usage_headers_ride_on_every_response(sandbox, api, account_id):
     campaigns = graph_get(sandbox, f"act_{account_id}/campaigns")
     assert "x-fb-ads-insights-throttle" not in campaigns.headers
     assert "ads_management" in campaigns.headers["x-business-use-case-usage"]
+
+
+def test_fields_the_api_knows_are_accepted_even_when_the_sandbox_leaves_them_out(
+    sandbox, api, account_id
+):
+    rows = graph_get(
+        sandbox,
+        f"act_{account_id}/insights",
+        fields="spend,unique_clicks,video_p25_watched_actions",
+    ).json()["data"]
+    assert rows and "spend" in rows[0] and "unique_clicks" not in rows[0]
+    refused = graph_get(sandbox, f"act_{account_id}/insights", fields="spend,age")
+    assert "age is not valid for fields param" in refused.json()["error"]["message"]
+    campaign = dict(
+        next(
+            iter(
+                AdAccount(f"act_{account_id}", api=api).get_campaigns(
+                    fields=["lifetime_budget", "stop_time", "name"]
+                )
+            )
+        )
+    )
+    assert campaign["lifetime_budget"] == "0" and "stop_time" not in campaign

@@ -8,6 +8,7 @@ and counted exactly like a direct call.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -18,6 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from facebook_business.adobjects.ad import Ad
+from facebook_business.adobjects.adaccount import AdAccount
+from facebook_business.adobjects.adcreative import AdCreative
+from facebook_business.adobjects.adreportrun import AdReportRun
+from facebook_business.adobjects.adset import AdSet
+from facebook_business.adobjects.campaign import Campaign
+from facebook_business.adobjects.user import User
 
 from fbads_assets.sandbox import errors, faults as fault_kinds, quota
 from fbads_assets.sandbox.clock import SandboxClock
@@ -57,6 +66,20 @@ NODE_TYPES = {
 DEFAULT_NODE_FIELDS = {"adaccount": ["id", "account_id"], "user": ["id", "name"]}
 ACCOUNT_EXTRA_FIELDS = ("amount_spent", "owner", "business_name", "min_daily_budget")
 MAX_BATCH = 50
+SDK_CLASSES = {
+    "adaccount": AdAccount, "campaign": Campaign, "adset": AdSet, "ad": Ad,
+    "adcreative": AdCreative, "report_run": AdReportRun, "user": User,
+}  # fmt: skip
+
+
+@functools.cache
+def sdk_fields(kind: str) -> frozenset[str]:
+    """The fields the SDK lists for a node type: the ones Graph would not call nonexisting."""
+    field_enum = SDK_CLASSES[kind].Field
+    names = {v for k, v in vars(field_enum).items() if not k.startswith("_") and isinstance(v, str)}
+    return frozenset(names) | (frozenset(ACCOUNT_EXTRA_FIELDS) if kind == "adaccount" else set())
+
+
 HTML_PAGES = {
     502: "<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>",
     504: "<html><head><title>504 Gateway Time-out</title></head><body>upstream request timeout</body></html>",
@@ -354,7 +377,7 @@ class Graph:
         self, kind: str, node: dict[str, Any], request: Request, token: TokenInfo
     ) -> dict[str, Any]:
         fields = parse_fields(request.params.get("fields")) or DEFAULT_NODE_FIELDS.get(kind, ["id"])
-        allowed = set(node) | (set(ACCOUNT_EXTRA_FIELDS) if kind == "adaccount" else set())
+        allowed = set(node) | sdk_fields(kind)
         unknown = [f for f in fields if f not in allowed]
         if unknown:
             raise errors.nonexisting_field(unknown[0], NODE_TYPES[kind])
@@ -370,7 +393,8 @@ class Graph:
                 result[name] = self.world.business["name"]
             elif name == "min_daily_budget":
                 result[name] = 100
-            else:
+            elif name in node:
+                # Fields the type has but this object does not set are left out, as on Graph.
                 result[name] = node[name]
         result.setdefault("id", node["id"])
         return result

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from facebook_business.adobjects.adsinsights import AdsInsights
+
 from fbads_assets.sandbox import metrics
 from fbads_assets.sandbox.errors import (
     GraphError,
@@ -43,9 +45,15 @@ INFO_FIELDS = frozenset({
     "account_currency", "attribution_setting", "objective", "optimization_goal", "buying_type",
     "date_start", "date_stop",
 })  # fmt: skip
-INSIGHTS_FIELDS = (
+MODELLED_FIELDS = (
     frozenset(f for pair in ID_FIELDS.values() for f in pair) | INFO_FIELDS | metrics.METRIC_FIELDS
 )
+# Meta refuses these since v19.0 although the SDK still lists them.
+REMOVED_FIELDS = frozenset({
+    "age_targeting", "gender_targeting", "labels", "location",
+    "estimated_ad_recall_rate_lower_bound", "estimated_ad_recall_rate_upper_bound",
+    "estimated_ad_recallers_lower_bound", "estimated_ad_recallers_upper_bound",
+})  # fmt: skip
 BREAKDOWN_VALUES = {
     "age": ("18-24", "25-34", "35-44", "45-54", "55-64", "65+"),
     "gender": ("female", "male", "unknown"),
@@ -87,6 +95,16 @@ FILTER_METRICS = {
     "reach": metrics.REACH,
 }
 LOOKBACK_MONTHS = 37
+# Every insights field the SDK knows, less breakdown names (Meta: "age is not valid for fields
+# param") and the removed ones. Known fields the sandbox does not model are accepted and left out
+# of rows, as Meta leaves out metrics with nothing to report.
+INSIGHTS_FIELDS = (
+    frozenset(v for k, v in vars(AdsInsights.Field).items() if not k.startswith("_"))
+    - set(BREAKDOWN_VALUES)
+    - UNMODELLED_BREAKDOWNS
+    - REMOVED_FIELDS
+    - {"id"}
+) | MODELLED_FIELDS
 
 
 @dataclass
