@@ -335,7 +335,7 @@ def test_serve_command_prints_the_base_url_and_demo_token_and_applies_faults(tmp
     command = [
         sys.executable,
         "-c",
-        "from fbads_assets.sandbox.cli import main_for_tests; main_for_tests()",
+        "from fbads_assets.sandbox.cli import serve_main; serve_main()",
         "--port",
         "0",
         "--accounts",
