@@ -49,7 +49,7 @@ def check_columns(frame: pd.DataFrame, table: Table) -> None:
         problems.append(f"duplicated {', '.join(duplicated)}")
     raise FrameError(
         f"The frame for table {table.name} does not match warehouse/tables.py: "
-        f"{'; '.join(problems)}. Return exactly the columns of tables.{table.name.upper()}."
+        f"{'; '.join(problems)}. Return exactly the columns tables.py lists for {table.name}."
     )
 
 
