@@ -58,6 +58,7 @@ from fbads_assets.warehouse.tables import BIGQUERY_TYPES, TABLES, Table
 
 ROLES_NEEDED = "needs BigQuery Data Editor on the dataset and BigQuery Job User on the project"
 STAGING_PREFIX = "_fbads_staging_"
+DEFAULT_LOCATION = "US"
 # Staging tables are dropped after every write; the expiry only cleans up after a process that
 # was killed between the load and the drop.
 STAGING_EXPIRY = dt.timedelta(days=1)
@@ -230,7 +231,9 @@ def ensure_dataset(client: bigquery.Client, project: str, dataset: str, location
         found = client.get_dataset(f"{project}.{dataset}")
     except NotFound:
         created = bigquery.Dataset(f"{project}.{dataset}")
-        created.location = location
+        # US is what BigQuery picks when no location is sent; saying it keeps bqemulator,
+        # which refuses a dataset without one, on the same path.
+        created.location = location or DEFAULT_LOCATION
         found = client.create_dataset(created, exists_ok=True)
     if location and found.location and found.location.lower() != location.lower():
         raise BigQueryWarehouseError(
@@ -317,6 +320,8 @@ def replace_sql(ref: str, staging: str, predicate: str, types: dict[str, str]) -
 
 def replace_slice(client: bigquery.Client, sql: str, timeout) -> None:
     """Runs the transaction; a separate function so a test can fail it on purpose."""
+    # A job and result(), not query_and_wait(): bqemulator's jobs.query endpoint reports a
+    # failed script as a success (rolled back, no error), which would hide lost writes.
     client.query(sql).result(timeout=timeout)
 
 
@@ -448,7 +453,7 @@ class _AtomicBigQueryDbIOManager(DbIOManager):
         )
         with explain_forbidden(f"reading {ref}", project, dataset):
             try:
-                frame = self._client().query(sql).to_dataframe()
+                frame = self._client().query(sql).result().to_dataframe()
             except NotFound:
                 # Downstream of a partition that was never written: nothing to read yet.
                 return empty_frame(table)

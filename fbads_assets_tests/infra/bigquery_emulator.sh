@@ -105,10 +105,10 @@ cmd_serve() {
     local data_dir
     data_dir="$(mktemp -d)"
     exec "$dir/venv/bin/python" "$INFRA/bq_run_local_bigquery.py" serve --host 127.0.0.1 \
-      --port "$port" --grpc-port 0 --project "$project" --data-dir "$data_dir"
+      --port "$port" --grpc-port "$((port + 1))" --project "$project" --data-dir "$data_dir"
   fi
   BQEMU_ENABLE_FORMAT_EXTENSIONS=false exec "$dir/venv/bin/python" "$INFRA/bq_run_bqemulator.py" \
-    start --rest-port "$port" --grpc-port 0 --project "$project" --log-level warning
+    start --rest-port "$port" --grpc-port "$((port + 1))" --project "$project" --log-level warning
 }
 
 case "${1:-}" in
