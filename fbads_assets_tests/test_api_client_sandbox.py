@@ -201,6 +201,7 @@ def test_an_html_error_page_that_persists_fails_as_such_not_as_data(sb):
         client.list_ad_accounts(ACCOUNT_FIELDS)
     assert caught.value.kind == "transient"
     assert "HTTP 502" in str(caught.value) and "non-JSON" in str(caught.value)
+    assert "Gave up after 3 attempts" in str(caught.value)
     assert client.stats.total_calls == 3
 
 
@@ -279,6 +280,18 @@ def test_reduce_the_amount_of_data_shrinks_pages_then_splits_and_keeps_every_row
     assert row_keys(result.rows) == row_keys(expected)
     assert client.stats.splits >= 1
     assert client.stats.page_size_reductions >= 1
+
+
+def test_a_sync_read_too_large_even_at_the_smallest_page_is_split_by_date(sb):
+    account = first_account(sb)
+    expected = ad_insights(make_client(sb), account, use_async=False).rows
+    client = make_client(sb, page_size=100)
+    # 100 → 50 → 25 → 12 → 10 (the floor) fail, then the fifth failure splits the range.
+    sb.faults.add(FaultRule(kind="reduce_data", path=r"^/act_\d+/insights$", times=5))
+    result = ad_insights(client, account, use_async=False)
+    assert row_keys(result.rows) == row_keys(expected)
+    assert client.stats.page_size_reductions == 4
+    assert client.stats.splits == 1
 
 
 @pytest.mark.parametrize("kind", ["job_failed", "job_skipped"])

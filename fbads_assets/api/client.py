@@ -133,18 +133,22 @@ class MarketingApiClient:
                 self.stats.record_call(sub_endpoint, sub_account)
             try:
                 response = self._transport.send(method, path, params or {})
-            except MarketingApiError as error:
-                self.stats.record_error(error.kind)
-                self._usage[account_id] = error.usage
-                if not error.retryable or attempt >= self.max_retries:
-                    raise
-                self._back_off(error, attempt)
-                attempt += 1
-                continue
-            self._usage[account_id] = response.usage
-            if account_id and response.usage.has_insights_throttle:
-                self.remember_insights_usage(account_id, response.usage)
-            return response
+            except MarketingApiError as caught:
+                error = caught
+            else:
+                self._usage[account_id] = response.usage
+                if account_id and response.usage.has_insights_throttle:
+                    self.remember_insights_usage(account_id, response.usage)
+                return response
+            # Raised outside the except block, so no traceback chains to an earlier failure.
+            self.stats.record_error(error.kind)
+            self._usage[account_id] = error.usage
+            if not error.retryable:
+                raise error
+            if attempt >= self.max_retries:
+                raise _gave_up(error, attempt + 1)
+            self._back_off(error, attempt)
+            attempt += 1
 
     def _pause_for_usage(self, account_id: str | None) -> None:
         keys = {None, account_id}
@@ -364,6 +368,28 @@ class MarketingApiClient:
         """Several requests at once: async jobs run side by side, their polls batched."""
         checked = [r.checked() for r in requests]
         return InsightsRunner(self).run(checked)
+
+
+def _gave_up(error: MarketingApiError, attempts: int) -> MarketingApiError:
+    """The last error of a retried call, saying that retrying is over."""
+    advice = (
+        "Meta kept rate-limiting this app or ad account. Run fewer accounts at once (the "
+        "fbads/ad_account run tag limit) or re-run later."
+        if error.kind == THROTTLE
+        else "Meta or the network kept failing; re-run the partition later."
+    )
+    final = MarketingApiError(
+        error.api_message,
+        kind=error.kind,
+        code=error.code,
+        subcode=error.subcode,
+        http_status=error.http_status,
+        what=error.what,
+        advice=f"Gave up after {attempts} attempts. {advice}",
+        fbtrace_id=error.fbtrace_id,
+    )
+    final.usage = error.usage
+    return final
 
 
 def _next_cursor(body: dict) -> str | None:
