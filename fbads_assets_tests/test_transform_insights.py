@@ -14,11 +14,13 @@ import random
 import pandas as pd
 import pytest
 
+from fbads_assets.api.redaction import redact_obj, register_secret
 from fbads_assets.transform.insights import (
     ATTRIBUTION_WINDOW_KEYS,
     conversions_daily_frame,
     insights_daily_frame,
     raw_frame,
+    rows_as_redacted_json,
 )
 from fbads_assets.warehouse.frames import PANDAS_DTYPES
 from fbads_assets.warehouse.tables import (
@@ -120,6 +122,29 @@ def test_raw_frame_keeps_the_row_as_json_without_paging_or_tokens():
     ]
     assert raw.loc[0, "date_start"] == pd.Timestamp("2026-11-01")
     assert raw.loc[0, "fetched_at"] == pd.Timestamp(FETCHED_AT)
+
+
+def test_raw_frame_masks_a_registered_secret_that_no_pattern_knows():
+    # Looks like nothing in particular, so only the exact registered value can catch it.
+    secret = "sbx-transform-test-4f1c9a7e"
+    register_secret(secret)
+    row = insights_row("11", "2026-11-01")
+    row["ad_name"] = f"pasted {secret} by mistake"
+
+    stored = to_raw([row]).loc[0, "row_json"]
+
+    assert secret not in stored
+    assert json.loads(stored)["spend"] == "12.34"
+
+
+def test_clean_rows_are_stored_exactly_as_redaction_would_store_them():
+    rows = [insights_row(str(ad), "2026-11-01", actions=[action("lead", "1")]) for ad in range(7)]
+    rows[3]["campaign_name"] = "Tokenomics launch"  # a harmless mark: that chunk is redacted
+
+    texts = rows_as_redacted_json(rows, chunk_size=2)
+
+    assert texts == [json.dumps(redact_obj(row), separators=(",", ":")) for row in rows]
+    assert [json.loads(text) for text in texts] == rows
 
 
 def test_raw_row_index_numbers_each_day_in_ad_order_whatever_the_paging_order():
