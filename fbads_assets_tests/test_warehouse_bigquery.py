@@ -19,6 +19,7 @@ from fbads_assets.warehouse.tables import CAMPAIGN_DAILY, CAMPAIGNS, TABLES, Tab
 
 pytestmark = pytest.mark.bigquery
 
+CREDENTIALS_VARIABLE = "FBADS_BIGQUERY_CREDENTIALS_B64"
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 TODAY = dt.datetime.now(dt.UTC).date()
@@ -99,15 +100,21 @@ def instance():
 
 
 @pytest.fixture
-def warehouse(bigquery_emulator):
-    """An IO manager and resource on a dataset of the test's own, configured as in production."""
-    dataset = bigquery_emulator.new_dataset()
-    config = dict(
-        project=bigquery_emulator.project,
-        dataset=dataset,
-        gcp_credentials=bigquery_emulator.credentials_b64,
-    )
+def warehouse(bigquery_emulator, monkeypatch):
+    """An IO manager and resource on a dataset of the test's own, wired as production wires
+    them: the key comes from FBADS_BIGQUERY_CREDENTIALS_B64 through dg.EnvVar."""
+    monkeypatch.setenv(CREDENTIALS_VARIABLE, bigquery_emulator.credentials_b64)
+    config = warehouse_config(bigquery_emulator, bigquery_emulator.new_dataset())
     return bq.BigQueryWarehouseIOManager(**config), bq.BigQueryWarehouse(**config)
+
+
+def warehouse_config(emulator, dataset: str, **overrides) -> dict:
+    return dict(
+        project=emulator.project,
+        dataset=dataset,
+        gcp_credentials=dg.EnvVar(CREDENTIALS_VARIABLE),
+        **overrides,
+    )
 
 
 def run(assets, io_manager, instance, key=None, first=None, last=None, **kwargs):
@@ -150,14 +157,21 @@ def table_names(emulator, dataset: str) -> list[str]:
 # ---- partitions, ranges, re-materialization ------------------------------------------------
 
 
-def test_single_partition_creates_a_day_partitioned_clustered_table(
+def test_single_partition_creates_a_day_partitioned_clustered_table_with_metadata(
     bigquery_emulator, warehouse, instance
 ):
     io_manager, resource = warehouse
-    result = run([daily_asset(Plan())], io_manager, instance, key=partition_key("1", D1))
+    asset = daily_asset(Plan())
+    result = run([asset], io_manager, instance, key=partition_key("1", D1))
 
     assert result.success
     assert by_day(resource) == {("1", D1): (2, 3.75)}
+    metadata = result.asset_materializations_for_node(asset.node_def.name)[0].metadata
+    assert metadata["dagster/partition_row_count"].value == 2
+    assert metadata["dagster/storage_kind"].value == "bigquery"
+    assert metadata["dagster/table_name"].value == resource.table_ref(asset.key.path[-1])[1:-1]
+    columns = [c.name for c in metadata["dagster/column_schema"].schema.columns]
+    assert columns == CAMPAIGN_DAILY.column_names
     found = bigquery_emulator.client.get_table(resource.table_ref(CAMPAIGN_DAILY.name).strip("`"))
     assert found.time_partitioning.type_ == "DAY"
     assert found.time_partitioning.field == "report_date"
@@ -170,20 +184,6 @@ def test_single_partition_creates_a_day_partitioned_clustered_table(
     assert types["account_id"] == "STRING"
     descriptions = {f.name: f.description for f in found.schema}
     assert descriptions["roas"] == CAMPAIGN_DAILY.column("roas").description
-
-
-def test_output_metadata_names_the_table_schema_and_storage(bigquery_emulator, warehouse, instance):
-    io_manager, resource = warehouse
-    asset = daily_asset(Plan())
-    run([asset], io_manager, instance, key=partition_key("1", D1))
-
-    event = instance.get_latest_materialization_event(asset.key)
-    metadata = event.asset_materialization.metadata
-    assert metadata["dagster/partition_row_count"].value == 2
-    assert metadata["dagster/storage_kind"].value == "bigquery"
-    assert metadata["dagster/table_name"].value == resource.table_ref(asset.key.path[-1]).strip("`")
-    columns = [c.name for c in metadata["dagster/column_schema"].value.columns]
-    assert columns == CAMPAIGN_DAILY.column_names
 
 
 def test_ranged_run_and_rematerialization_replace_only_their_slice(warehouse, instance):
@@ -434,10 +434,7 @@ def test_dataset_in_another_location_is_refused(bigquery_emulator, warehouse, in
     dataset.location = "US"
     bigquery_emulator.client.create_dataset(dataset)
     in_eu = bq.BigQueryWarehouseIOManager(
-        project=io_manager.project,
-        dataset=io_manager.dataset,
-        gcp_credentials=io_manager.gcp_credentials,
-        location="EU",
+        **warehouse_config(bigquery_emulator, resource.dataset, location="EU")
     )
 
     failed = run(
@@ -491,3 +488,24 @@ def test_warehouse_resource_queries_with_parameters_and_knows_its_tables(warehou
     assert resource.table_ref("ads") == f"`{resource.project}.{resource.dataset}.ads`"
     assert resource.table_exists(CAMPAIGN_DAILY.name)
     assert not resource.table_exists("ads")
+
+
+# ---- selection by settings ------------------------------------------------------------------
+
+
+def test_prod_settings_choose_the_bigquery_warehouse(bigquery_emulator, monkeypatch):
+    from fbads_assets.definitions import build_definitions
+    from fbads_assets.settings import SettingsError, load_settings
+
+    for name, value in bigquery_emulator.env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("FACEBOOK_ACCESS_TOKEN", "sbx-test-token")
+
+    resources = build_definitions(load_settings()).resources
+
+    assert isinstance(resources["io_manager"], bq.BigQueryWarehouseIOManager)
+    assert isinstance(resources["warehouse"], bq.BigQueryWarehouse)
+    assert resources["io_manager"].project == bigquery_emulator.project
+    monkeypatch.delenv("FBADS_BIGQUERY_PROJECT")
+    with pytest.raises(SettingsError, match="FBADS_BIGQUERY_PROJECT"):
+        load_settings()

@@ -537,8 +537,13 @@ class BigQueryWarehouse(dg.ConfigurableResource):
 
     def _client(self) -> bigquery.Client:
         credentials = None
-        if self.gcp_credentials:
-            info = json.loads(base64.b64decode(self.gcp_credentials))
+        key = self.gcp_credentials
+        if isinstance(key, dg.EnvVar):
+            # Dagster resolves EnvVar fields when it runs the resource; code that uses the
+            # resource directly (scripts, tests) holds the variable itself.
+            key = key.get_value()
+        if key:
+            info = json.loads(base64.b64decode(key))
             credentials, _ = google.auth.load_credentials_from_dict(info)
         return bigquery.Client(
             project=self.project, location=self.location, credentials=credentials
