@@ -123,20 +123,23 @@ def test_the_resync_picks_up_conversions_restated_after_the_first_pull(tmp_path)
             account_id = runner.accounts()[0]
             last = early.date() - dt.timedelta(days=2)
             first = last - dt.timedelta(days=2)
-            total = (
-                "SELECT sum(conversions) AS c, sum(spend) AS s, count(*) AS n "
-                "FROM facebook_ads.facebook_ads_campaign_daily"
+            restated = (
+                "SELECT sum(actions) AS actions, sum(action_value) AS value, count(*) AS n "
+                "FROM facebook_ads.ad_conversions_daily WHERE attribution_window = 'default'"
             )
+            mart = "SELECT sum(spend) AS s, count(*) AS n FROM facebook_ads.facebook_ads_campaign_daily"
             runner.insights(account_id, first, last)
-            young = runner.query(total)
+            young, young_mart = runner.query(restated), runner.query(mart)
 
             sandbox.clock.set(now)  # the same days are now 22 days old: attribution settled
             runner.insights(account_id, first, last)
-            settled = runner.query(total)
+            settled, settled_mart = runner.query(restated), runner.query(mart)
 
-    assert settled.n[0] == young.n[0] > 0
-    assert float(settled.s[0]) == pytest.approx(float(young.s[0]))  # spend never restates
-    assert float(settled.c[0]) > float(young.c[0])
+    assert float(settled.actions[0]) > float(young.actions[0]) > 0
+    assert float(settled.value[0]) > float(young.value[0])
+    # Delivery does not restate, and a re-sync replaces rows rather than adding them.
+    assert settled_mart.n[0] == young_mart.n[0] > 0
+    assert float(settled_mart.s[0]) == pytest.approx(float(young_mart.s[0]))
 
 
 def test_reconciliation_fails_and_blocks_the_mart_when_a_row_goes_missing(runner, monkeypatch):

@@ -110,17 +110,15 @@ def ad_insights_raw(context: dg.AssetExecutionContext, facebook: FacebookAdsReso
         f"{client.stats.throttle_wait_seconds:.0f} s throttled; "
         f"{len(mismatches)} reconciliation mismatches."
     )
-    context.add_output_metadata(
-        {
-            "days": len(dates),
-            "range_rows": len(raw),
-            "request_fingerprint": report.fingerprint,
-            "api_version": report.api_version,
-            "preview": preview(raw.drop(columns=["row_json"])),
-            **cost_metadata(client),
-        }
-    )
-    yield dg.Output(raw)
+    run_metadata = {
+        "days": len(dates),
+        "range_rows": len(raw),
+        "request_fingerprint": report.fingerprint,
+        "api_version": report.api_version,
+        "preview": preview(raw.drop(columns=["row_json"])),
+        **cost_metadata(client),
+    }
+    yield dg.Output(raw, metadata=run_metadata)
     yield dg.AssetCheckResult(
         check_name=RECONCILIATION_CHECK,
         passed=mismatches.empty,
