@@ -78,12 +78,10 @@ def test_ui_graph_partition_run_backfill_and_checks(
 ) -> None:
     page = ui_page
 
-    # 1. The asset graph shows the chain from accounts to the mart.
+    # 1. The asset graph, then the chain from accounts to the mart, edge by edge.
     page.goto("/asset-groups")
     expect(page.get_by_text("Global asset lineage")).to_be_visible()
-    for upstream, downstream in LINEAGE:
-        expect(page.get_by_title(upstream, exact=True).first).to_be_visible()
-        expect(page.get_by_title(downstream, exact=True).first).to_be_visible()
+    expect(page.get_by_role("button", name=re.compile("Materialize all"))).to_be_visible()
     screenshots.take(page, "asset graph")
     for upstream, downstream in LINEAGE:
         page.goto(f"/assets/{upstream}")
@@ -92,8 +90,11 @@ def test_ui_graph_partition_run_backfill_and_checks(
         downstream_link = page.get_by_role("link").filter(
             has=page.get_by_title(downstream, exact=True)
         )
-        expect(downstream_link).to_be_visible()
-    screenshots.take(page, "lineage of the mart's parent")
+        expect(downstream_link.first).to_be_visible()
+    mart = LINEAGE[-1][1]
+    page.goto(f"/assets/{mart}?view=lineage&lineageScope=upstream&lineageDepth={len(LINEAGE)}")
+    expect(page.get_by_text(LINEAGE[0][0]).first).to_be_visible()
+    screenshots.take(page, "upstream lineage of the mart")
 
     # 2. Register the ad accounts: materializing ad_accounts adds the account partitions.
     page.goto("/assets/ad_accounts")
@@ -149,9 +150,13 @@ def test_ui_graph_partition_run_backfill_and_checks(
     expect(page.get_by_text("100% completed", exact=True).first).to_be_visible()
     screenshots.take(page, "backfill completed")
 
-    # 5. The Checks tab: the insights check passed.
+    # 5. The Checks tab: every check of the insights asset passed, the reconciliation too.
     page.goto(f"/assets/{INSIGHTS_ASSET}")
     page.get_by_role("tab", name="Checks").click()
+    heading = page.get_by_text(re.compile(r"^Checks \(\d+\)$"))
+    expect(heading).to_be_visible()
+    checks = int(re.search(r"\d+", heading.inner_text()).group())
     expect(page.get_by_text(INSIGHTS_CHECK).first).to_be_visible()
+    expect(page.get_by_text("Succeeded", exact=True)).to_have_count(checks)
     expect(page.get_by_text("Passed", exact=True).first).to_be_visible()
     screenshots.take(page, "checks passed")

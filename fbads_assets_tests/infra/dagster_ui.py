@@ -29,9 +29,7 @@ import requests
 from dagster._core.instance.ref import InstanceRef
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-REAL_MODULE = "fbads_assets.definitions"
-STANDIN_MODULE = "fbads_assets_tests.infra.ui_standin_defs"
-REAL_LOCATION = "fbads_assets"
+LOCATION = "fbads_assets"
 # Measured on 2 cores: webserver, daemon and one code server are up in 10-20 s; a cold import of
 # the real location under load can take longer.
 STARTUP_TIMEOUT_S = 120.0
@@ -68,11 +66,6 @@ class DagsterUi:
             yield instance
         finally:
             instance.dispose()
-
-
-def uses_real_location() -> bool:
-    """The real code location (``workspace.yaml``) unless ``FBADS_UI_TEST_LOCATION=standin``."""
-    return os.environ.get("FBADS_UI_TEST_LOCATION", "real") != "standin"
 
 
 def free_loopback_port() -> int:
@@ -124,12 +117,6 @@ def _server_env(dagster_home: Path, duckdb_path: Path) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
     )
     return env
-
-
-def _location_args() -> tuple[list[str], str]:
-    if uses_real_location():
-        return ["-w", str(REPO_ROOT / "workspace.yaml")], REAL_LOCATION
-    return ["-m", STANDIN_MODULE, "-d", str(REPO_ROOT)], STANDIN_MODULE
 
 
 def _prepare_home(workdir: Path) -> Path:
@@ -201,7 +188,6 @@ def run_dagster_ui(workdir: Path) -> Iterator[DagsterUi]:
     duckdb_path = workdir / "fbads.duckdb"
     log_path = workdir / "dagster_dev.log"
     port = free_loopback_port()
-    location_args, location_name = _location_args()
     command = [
         str(Path(sys.executable).parent / "dagster"),
         "dev",
@@ -212,7 +198,11 @@ def run_dagster_ui(workdir: Path) -> Iterator[DagsterUi]:
         # The UI refreshes run and partition status this often; 2 s by default.
         "--live-data-poll-rate",
         "500",
-        *location_args,
+        # The repo's own workspace file, as `make dev` uses. Its python_module
+        # working_directory "." resolves against the cwd (only python_file entries are rebased
+        # onto the file's folder); the package imports anyway, being installed in the venv.
+        "-w",
+        str(REPO_ROOT / "workspace.yaml"),
     ]
     with open(log_path, "wb") as log:
         # cwd is the scratch folder: dagster dev loads ./.env and ./dagster.yaml from its cwd,
@@ -231,7 +221,7 @@ def run_dagster_ui(workdir: Path) -> Iterator[DagsterUi]:
         dagster_home=home,
         duckdb_path=duckdb_path,
         log_path=log_path,
-        location_name=location_name,
+        location_name=LOCATION,
         process=process,
     )
     try:
