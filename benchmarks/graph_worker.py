@@ -21,6 +21,7 @@ from typing import Any
 import dagster as dg
 
 from benchmarks.memory import peak_rss_mb, rss_mb, start_memory_guard
+from benchmarks.output import send_output_to
 from fbads_assets.partitions import account_partitions
 from fbads_assets.resources import FacebookAdsResource
 from fbads_assets.warehouse.duckdb import locked_connection
@@ -39,6 +40,8 @@ class AccountWork:
     last: dt.date
     with_objects: bool = False
     memory_cap_mb: float = 0.0
+    # Dagster logs every event to the console; the worker sends its output here instead.
+    log_path: str | None = None
 
 
 @dataclass
@@ -59,9 +62,9 @@ def _runner(work: AccountWork, instance: dg.DagsterInstance) -> GraphRunner:
     return GraphRunner(defs, instance, Path(work.database))
 
 
-def run_accounts_job(database: str, graph_url: str, token: str) -> list[str]:
+def run_accounts_job(work: AccountWork) -> list[str]:
     """The ad_accounts job (accounts and token health) into the shared file; the account ids."""
-    work = AccountWork(database, graph_url, token, "", dt.date.min, dt.date.min)
+    send_output_to(work.log_path)
     with (
         tempfile.TemporaryDirectory() as home,
         dg.instance_for_test(temp_dir=home) as instance,
@@ -84,6 +87,7 @@ def _account_runner(work: AccountWork) -> Iterator[GraphRunner]:
 def run_objects(work: AccountWork) -> AccountReport:
     """The account's objects job alone: the morning refresh that precedes the insights."""
     start_memory_guard(work.memory_cap_mb or math.inf)
+    send_output_to(work.log_path)
     with _account_runner(work) as runner:
         started = time.time()
         runner.objects(work.account_id)
@@ -94,6 +98,7 @@ def run_objects(work: AccountWork) -> AccountReport:
 def run_account(work: AccountWork) -> AccountReport:
     """The account's runs, timed, with this process's memory before and at its peak."""
     start_memory_guard(work.memory_cap_mb or math.inf)
+    send_output_to(work.log_path)
     baseline = rss_mb()
     with _account_runner(work) as runner:
         started = time.time()
@@ -117,10 +122,7 @@ def run_account(work: AccountWork) -> AccountReport:
 
 def _client_costs(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
     """The client's own accounting, from ad_insights_raw's materialization metadata."""
-    for event in result.get_asset_materialization_events():
-        materialization = event.asset_materialization
-        if materialization is None or materialization.asset_key.path[-1] != "ad_insights_raw":
-            continue
+    for materialization in result.asset_materializations_for_node("ad_insights_raw"):
         return {
             key.removeprefix("api/"): getattr(value, "value", value)
             for key, value in materialization.metadata.items()

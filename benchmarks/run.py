@@ -33,8 +33,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--only",
         action="append",
         metavar="SCENARIO",
-        help="run only this scenario (repeatable): daily, resync_28d, backfill_365d, "
-        "transform_load",
+        help="run only this scenario (repeatable): daily, resync, backfill, transform_load",
     )
     parser.add_argument(
         "--results-dir",
@@ -77,6 +76,8 @@ def run_scenarios(scale: str, only: Sequence[str] | None, workdir: Path) -> list
     for scenario in selected:
         print(f"… {scenario.name} ({scale})", flush=True)
         started = time.monotonic()
+        # Other work on the machine slows every figure but the call counts; keep the load.
+        load = round(os.getloadavg()[0], 2)
         try:
             if isinstance(scenario, scenarios.TransformScenario):
                 result = scenarios.run_transform_scenario(scenario, workdir)
@@ -88,7 +89,7 @@ def run_scenarios(scale: str, only: Sequence[str] | None, workdir: Path) -> list
             print(f"  FAILED: {message}", flush=True)
             result = scenarios.failed_result(scenario, message)
         print(f"  done in {time.monotonic() - started:.0f} s", flush=True)
-        results.append({**result, "scale": scale})
+        results.append({**result, "scale": scale, "load_avg_1m_at_start": load})
     return results
 
 

@@ -21,6 +21,7 @@ import dagster as dg
 import pandas as pd
 
 from benchmarks.memory import peak_rss_mb, rss_mb, start_memory_guard
+from benchmarks.output import send_output_to
 from fbads_assets.api.client import MarketingApiClient
 from fbads_assets.defs.fields import ATTRIBUTION_WINDOWS, INSIGHTS_FIELDS
 from fbads_assets.partitions import account_partitions, date_account_partitions, partition_key
@@ -36,6 +37,7 @@ class TransformTask:
     rows: int
     last: dt.date
     memory_cap_mb: float = 0.0
+    log_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ def tiled_raw_frame(task: TransformTask) -> pd.DataFrame:
 def run_transform_load(task: TransformTask) -> TransformReport:
     """Runs in a fresh worker process, so that its peak RSS is this step's own."""
     start_memory_guard(task.memory_cap_mb or math.inf)
+    send_output_to(task.log_path)
     baseline = rss_mb()
     raw = tiled_raw_frame(task)
     raw_mb = float(raw.memory_usage(deep=True).sum()) / 2**20
