@@ -341,3 +341,38 @@ def test_primary_keys_are_unique_over_many_ads_and_days():
     for frame, table in ((raw, AD_INSIGHTS_RAW), (daily, AD_INSIGHTS_DAILY)):
         assert_primary_key_unique(frame, table)
     assert_primary_key_unique(conversions, AD_CONVERSIONS_DAILY)
+
+
+def test_a_day_with_delivery_but_no_actions_gives_an_empty_conversions_frame():
+    conversions = conversions_daily_frame(to_raw([insights_row("11", "2026-11-01")]))
+
+    assert conversions.empty
+    assert_conforms(conversions, AD_CONVERSIONS_DAILY)
+
+
+def test_a_raw_frame_loaded_back_with_date_objects_parses_the_same():
+    rows = [insights_row("11", "2026-11-01", actions=[action("lead", "2")])]
+    raw = to_raw(rows)
+    loaded = raw.assign(date_start=raw["date_start"].dt.date)
+
+    pd.testing.assert_frame_equal(insights_daily_frame(loaded), insights_daily_frame(raw))
+    pd.testing.assert_frame_equal(conversions_daily_frame(loaded), conversions_daily_frame(raw))
+
+
+def test_money_of_mixed_currencies_is_rounded_per_row():
+    rows = [
+        insights_row("11", "2026-11-01", spend="10.004", action_values=[action("lead", "3.333")]),
+        insights_row(
+            "21", "2026-11-01", currency="JPY", spend="99.6", action_values=[action("lead", "7.5")]
+        ),
+    ]
+    # Never one account in practice; a hand-built frame must still round each row its own way.
+    raw = pd.concat([to_raw(rows[:1]), to_raw(rows[1:], account_id="2")], ignore_index=True)
+
+    daily = insights_daily_frame(raw).set_index("ad_id")
+    conversions = conversions_daily_frame(raw).set_index("ad_id")
+
+    assert daily.loc["11", "spend"] == 10.0
+    assert daily.loc["21", "spend"] == 100.0
+    assert conversions.loc["11", "action_value"] == 3.33
+    assert conversions.loc["21", "action_value"] == 8.0

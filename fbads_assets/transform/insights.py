@@ -27,10 +27,10 @@ from fbads_assets.warehouse.tables import AD_CONVERSIONS_DAILY, AD_INSIGHTS_DAIL
 ATTRIBUTION_WINDOW_KEYS = ("1d_click", "7d_click", "28d_click", "1d_view", "1d_ev")
 DEFAULT_WINDOW = "default"
 
-# The fields the daily table reads and their SQL types. Every metric is a JSON string; reading
-# its text and casting in SQL also accepts a number, should a proxy or the sandbox send one.
+# The fields the daily table reads from the JSON (ad, date and account are raw's own columns)
+# and their SQL types. Every metric is a JSON string; reading its text and casting in SQL also
+# accepts a number, should a proxy or the sandbox send one.
 _DAILY_JSON_FIELDS = (
-    ("ad_id", "VARCHAR"),
     ("campaign_id", "VARCHAR"),
     ("adset_id", "VARCHAR"),
     ("ad_name", "VARCHAR"),
@@ -125,7 +125,6 @@ def insights_daily_frame(raw: pd.DataFrame) -> pd.DataFrame:
     fields = ", ".join(
         _typed_sql(f"f[{i}]", sql_type) + f" AS {name}"
         for i, (name, sql_type) in enumerate(_DAILY_JSON_FIELDS, start=1)
-        if name != "ad_id"
     )
     sql = f"""
         SELECT raw_row, {fields}
@@ -159,22 +158,30 @@ def conversions_daily_frame(raw: pd.DataFrame) -> pd.DataFrame:
 
     frame = _one_row_per_window(elements)
     rows = frame["raw_row"].to_numpy(dtype=np.int64)
-    # Ids come once per raw row and are spread onto the long-form rows (about 14 per raw row
-    # on sandbox data) by position, rather than repeated as strings in SQL.
-    ids_at = ids["raw_row"].to_numpy(dtype=np.int64)
+    parsed_at = ids["raw_row"].to_numpy(dtype=np.int64)
     for column in ("campaign_id", "adset_id"):
-        by_raw_row = np.full(len(raw), None, dtype=object)
-        by_raw_row[ids_at] = ids[column].to_numpy()
-        frame[column] = by_raw_row[rows]
+        frame[column] = _spread(ids[column], parsed_at, len(raw), rows)
     frame = _with_raw_columns(frame, raw, rows)
+
     currencies = ids["account_currency"].dropna().unique()
-    currency = str(currencies[0]) if len(currencies) == 1 else None
     if len(currencies) > 1:
-        # One raw frame is one account, so this is a mixed frame built by hand; slower, exact.
-        by_raw_row = np.full(len(raw), None, dtype=object)
-        by_raw_row[ids_at] = ids["account_currency"].to_numpy()
-        currency = pd.Series(by_raw_row[rows])
-    return conform(frame, AD_CONVERSIONS_DAILY, currency=currency)
+        # Only a frame mixing accounts, built by hand, gets here: slower, still exact.
+        currency = pd.Series(_spread(ids["account_currency"], parsed_at, len(raw), rows))
+        return conform(frame, AD_CONVERSIONS_DAILY, currency=currency)
+    return conform(frame, AD_CONVERSIONS_DAILY, currency=next(iter(currencies), None))
+
+
+def _spread(
+    values: pd.Series, parsed_at: np.ndarray, raw_rows: int, rows: np.ndarray
+) -> np.ndarray:
+    """Per-raw-row ``values`` onto the long-form rows, by position.
+
+    The ids come once per raw row and the long form has about 14 rows per raw row on sandbox
+    data; repeating the strings in SQL and converting each copy to Python cost far more.
+    """
+    by_raw_row = np.full(raw_rows, None, dtype=object)
+    by_raw_row[parsed_at] = values.to_numpy()
+    return by_raw_row[rows]
 
 
 _WINDOWS = (DEFAULT_WINDOW, *ATTRIBUTION_WINDOW_KEYS)
