@@ -271,7 +271,7 @@ def test_account_partitions_and_unpartitioned_tables_replace_their_slice(
 
 
 def test_failure_between_staging_and_replace_keeps_old_rows_and_drops_staging(
-    bigquery_emulator, warehouse, instance, monkeypatch
+    bigquery_emulator, warehouse, instance
 ):
     io_manager, resource = warehouse
     plan = Plan()
@@ -281,9 +281,12 @@ def test_failure_between_staging_and_replace_keeps_old_rows_and_drops_staging(
     def crash(client, sql, timeout):
         raise RuntimeError("injected crash after the staging load")
 
-    monkeypatch.setattr(bq, "replace_slice", crash)
     plan.scale = 10.0
-    failed = run([asset], io_manager, instance, key=partition_key("1", D1), raise_on_error=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bq, "replace_slice", crash)
+        failed = run(
+            [asset], io_manager, instance, key=partition_key("1", D1), raise_on_error=False
+        )
 
     assert not failed.success
     assert "injected crash" in failure_text(failed)
@@ -291,7 +294,6 @@ def test_failure_between_staging_and_replace_keeps_old_rows_and_drops_staging(
     dataset = resource.dataset
     assert [t for t in table_names(bigquery_emulator, dataset) if t.startswith("_fbads")] == []
 
-    monkeypatch.undo()
     assert run([asset], io_manager, instance, key=partition_key("1", D1)).success
     assert by_day(resource) == {("1", D1): (2, 37.5)}
 
@@ -339,9 +341,7 @@ def test_empty_frame_leaves_an_existing_table_with_an_empty_slice(warehouse, ins
 # ---- schema drift and bad input ------------------------------------------------------------
 
 
-def test_column_new_in_tables_py_is_added_as_nullable(
-    bigquery_emulator, warehouse, instance, monkeypatch
-):
+def test_column_new_in_tables_py_is_added_as_nullable(bigquery_emulator, warehouse, instance):
     io_manager, resource = warehouse
     older = Table(
         name=CAMPAIGN_DAILY.name,
@@ -351,9 +351,9 @@ def test_column_new_in_tables_py_is_added_as_nullable(
         date_column=CAMPAIGN_DAILY.date_column,
     )
     asset = daily_asset(Plan())
-    monkeypatch.setitem(TABLES, CAMPAIGN_DAILY.name, older)
-    run([asset], io_manager, instance, key=partition_key("1", D1))
-    monkeypatch.undo()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(TABLES, CAMPAIGN_DAILY.name, older)
+        run([asset], io_manager, instance, key=partition_key("1", D1))
 
     assert run([asset], io_manager, instance, key=partition_key("1", D2)).success
 
