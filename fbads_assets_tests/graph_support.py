@@ -42,17 +42,20 @@ def dagster_home(path: Path) -> Iterator[dg.DagsterInstance]:
         yield instance
 
 
-def graph_definitions(database: Path, facebook: FacebookAdsResource) -> dg.Definitions:
+def graph_definitions(
+    database: Path | None, facebook: FacebookAdsResource, warehouse: dict | None = None
+) -> dg.Definitions:
+    """The project's graph; DuckDB at ``database`` unless ``warehouse`` gives other resources."""
+    warehouse = warehouse or {
+        "io_manager": DuckDBWarehouseIOManager(database=str(database)),
+        "warehouse": DuckDBWarehouse(database=str(database)),
+    }
     return dg.Definitions(
         assets=ALL_ASSETS,
         asset_checks=ALL_CHECKS,
         jobs=JOBS,
         schedules=SCHEDULES,
-        resources={
-            "facebook": facebook,
-            "io_manager": DuckDBWarehouseIOManager(database=str(database)),
-            "warehouse": DuckDBWarehouse(database=str(database)),
-        },
+        resources={"facebook": facebook, **warehouse},
         executor=dg.in_process_executor,
     )
 

@@ -45,7 +45,6 @@ from google.api_core.exceptions import Forbidden, NotFound
 from google.cloud import bigquery
 from pydantic import Field
 
-from fbads_assets.partitions import ACCOUNT_DIMENSION, DATE_DIMENSION
 from fbads_assets.settings import DEFAULT_DATASET
 from fbads_assets.warehouse.frames import (
     check_columns,
@@ -53,7 +52,7 @@ from fbads_assets.warehouse.frames import (
     conform_dtypes,
     empty_frame,
 )
-from fbads_assets.warehouse.slices import TableSlice, slice_for, table_for
+from fbads_assets.warehouse.slices import TableSlice, read_slice_for, slice_for, table_for
 from fbads_assets.warehouse.tables import BIGQUERY_TYPES, TABLES, Table
 
 ROLES_NEEDED = "needs BigQuery Data Editor on the dataset and BigQuery Job User on the project"
@@ -366,24 +365,6 @@ def output_metadata(context: dg.OutputContext, ref: str, table: Table, rows: int
     }
 
 
-def read_slice(context: dg.InputContext) -> TableSlice:
-    """The rows an input reads: its own slice, or for a downstream asset that reads many
-    accounts (the mart reading back), every account over the covered dates."""
-    partitions_def = context.asset_partitions_def
-    if isinstance(partitions_def, dg.MultiPartitionsDefinition):
-        keys = [partitions_def.get_partition_key_from_str(k) for k in context.asset_partition_keys]
-        accounts = {k.keys_by_dimension[ACCOUNT_DIMENSION] for k in keys}
-        if len(accounts) > 1:
-            dates = sorted(k.keys_by_dimension[DATE_DIMENSION] for k in keys)
-            return TableSlice(
-                table_for(context.asset_key),
-                tuple(sorted(accounts)),
-                dt.date.fromisoformat(dates[0]),
-                dt.date.fromisoformat(dates[-1]),
-            )
-    return slice_for(context)
-
-
 class _AtomicBigQueryDbIOManager(DbIOManager):
     """dagster-gcp's DbIOManager; tables of ``tables.py`` take the atomic path below."""
 
@@ -444,7 +425,7 @@ class _AtomicBigQueryDbIOManager(DbIOManager):
         table = table_for(context.asset_key)
         if context.has_asset_partitions and not context.asset_partition_keys:
             return empty_frame(table)
-        table_slice = read_slice(context)
+        table_slice = read_slice_for(context)
         project, dataset = self._settings.project, self._dataset()
         ref = f"{project}.{dataset}.{table.name}"
         sql = (
