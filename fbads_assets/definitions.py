@@ -40,15 +40,21 @@ def warehouse_resources(settings: Settings) -> dict:
     if settings.is_prod:
         from fbads_assets.warehouse.bigquery import BigQueryWarehouse, BigQueryWarehouseIOManager
 
-        bigquery = dict(
-            project=settings.bigquery_project,
-            dataset=settings.bigquery_dataset,
-            location=settings.bigquery_location,
-            gcp_credentials=_env_var_if_set("FBADS_BIGQUERY_CREDENTIALS_B64"),
-        )
+        project = settings.bigquery_project or ""  # load_settings refuses prod without it
+        credentials = _env_var_if_set("FBADS_BIGQUERY_CREDENTIALS_B64")
         return {
-            "io_manager": BigQueryWarehouseIOManager(**bigquery),
-            "warehouse": BigQueryWarehouse(**bigquery),
+            "io_manager": BigQueryWarehouseIOManager(
+                project=project,
+                dataset=settings.bigquery_dataset,
+                location=settings.bigquery_location,
+                gcp_credentials=credentials,
+            ),
+            "warehouse": BigQueryWarehouse(
+                project=project,
+                dataset=settings.bigquery_dataset,
+                location=settings.bigquery_location,
+                gcp_credentials=credentials,
+            ),
         }
 
     from fbads_assets.warehouse.duckdb import DuckDBWarehouse, DuckDBWarehouseIOManager

@@ -19,7 +19,8 @@ DATE_DIMENSION = "date"
 # Etc/GMT+12 is UTC-12 (the POSIX sign is inverted).
 PARTITION_TIMEZONE = "Etc/GMT+12"
 
-account_partitions = dg.DynamicPartitionsDefinition(name="ad_account")
+ACCOUNT_PARTITIONS_NAME = "ad_account"
+account_partitions = dg.DynamicPartitionsDefinition(name=ACCOUNT_PARTITIONS_NAME)
 
 
 def build_date_partitions() -> dg.DailyPartitionsDefinition:

@@ -1,7 +1,5 @@
 """Ad accounts and the token that reads them: the root of the graph."""
 
-import json
-
 import dagster as dg
 import pandas as pd
 
@@ -16,7 +14,7 @@ from fbads_assets.defs.common import (
 )
 from fbads_assets.defs.fields import AD_ACCOUNT_FIELDS
 from fbads_assets.defs.metadata import cost_metadata, preview
-from fbads_assets.partitions import account_partitions
+from fbads_assets.partitions import ACCOUNT_PARTITIONS_NAME
 from fbads_assets.resources import FacebookAdsResource
 from fbads_assets.settings import load_settings
 from fbads_assets.transform.objects import ad_accounts_frame
@@ -51,10 +49,10 @@ def ad_accounts(context: dg.AssetExecutionContext, facebook: FacebookAdsResource
     frame = ad_accounts_frame(rows, fetched_at=utc_now())
 
     account_ids = frame["account_id"].tolist()
-    known = set(context.instance.get_dynamic_partitions(account_partitions.name))
+    known = set(context.instance.get_dynamic_partitions(ACCOUNT_PARTITIONS_NAME))
     new_ids = [a for a in account_ids if a not in known]
     if new_ids:
-        context.instance.add_dynamic_partitions(account_partitions.name, new_ids)
+        context.instance.add_dynamic_partitions(ACCOUNT_PARTITIONS_NAME, new_ids)
     context.log.info(
         f"{len(account_ids)} ad accounts; {len(new_ids)} new account partitions "
         f"({', '.join(new_ids) or 'none'}); {client.stats.total_calls} API calls."
@@ -133,11 +131,14 @@ def account_metadata_from_instance(instance: dg.DagsterInstance) -> dict[str, di
     if event is None or event.asset_materialization is None:
         return {}
     metadata = event.asset_materialization.metadata
-    zones = metadata.get("account_timezones")
-    statuses = metadata.get("account_statuses")
-    zone_map = zones.value if zones is not None else {}
-    status_map = statuses.value if statuses is not None else {}
+    zones = _json_mapping(metadata.get("account_timezones"))
+    statuses = _json_mapping(metadata.get("account_statuses"))
     return {
-        account: {"timezone": zone, "status": status_map.get(account, "UNKNOWN")}
-        for account, zone in json.loads(json.dumps(zone_map)).items()
+        account: {"timezone": zone, "status": statuses.get(account, "UNKNOWN")}
+        for account, zone in zones.items()
     }
+
+
+def _json_mapping(entry: dg.MetadataValue | None) -> dict[str, str]:
+    value = entry.value if entry is not None else None
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}

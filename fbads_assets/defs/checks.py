@@ -13,7 +13,7 @@ import dagster as dg
 from fbads_assets.defs.accounts import account_metadata_from_instance
 from fbads_assets.defs.common import utc_now
 from fbads_assets.defs.metadata import preview
-from fbads_assets.partitions import account_partitions, date_partitions, partition_key
+from fbads_assets.partitions import ACCOUNT_PARTITIONS_NAME, date_partitions, partition_key
 from fbads_assets.warehouse.protocol import Warehouse
 from fbads_assets.warehouse.tables import TABLES, Table
 
@@ -137,7 +137,7 @@ def expected_latest_date(timezone: str, now: dt.datetime) -> dt.date:
 def latest_date_present(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     now = utc_now()
     accounts = account_metadata_from_instance(context.instance)
-    registered = set(context.instance.get_dynamic_partitions(account_partitions.name))
+    registered = set(context.instance.get_dynamic_partitions(ACCOUNT_PARTITIONS_NAME))
     materialized = {
         str(key)
         for key in context.instance.get_materialized_partitions(dg.AssetKey("ad_insights_daily"))

@@ -5,6 +5,8 @@ range with ``time_increment=1``. The typed tables are parsed from the raw table,
 rebuilt at any time without spending rate limit.
 """
 
+from typing import Any
+
 import dagster as dg
 import pandas as pd
 
@@ -33,7 +35,7 @@ from fbads_assets.transform.insights import (
 
 RECONCILIATION_CHECK = "reconciles_with_account_totals"
 
-INSIGHTS_ASSET_ARGS = dict(
+INSIGHTS_ASSET_ARGS: dict[str, Any] = dict(
     partitions_def=date_account_partitions,
     # A backfill becomes one run per account over its whole range: one async report instead
     # of one per day.

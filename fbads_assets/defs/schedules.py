@@ -19,7 +19,7 @@ from fbads_assets.defs.checks import expected_latest_date, latest_date_present
 from fbads_assets.defs.insights import INSIGHTS_ASSETS
 from fbads_assets.defs.mart import facebook_ads_campaign_daily
 from fbads_assets.defs.objects import OBJECT_ASSETS
-from fbads_assets.partitions import account_partitions, partition_key
+from fbads_assets.partitions import ACCOUNT_PARTITIONS_NAME, partition_key
 from fbads_assets.settings import load_settings
 
 ACCOUNT_TAG = "fbads/ad_account"
@@ -62,7 +62,7 @@ def daily_ad_accounts(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
 
 
 def registered_accounts(instance: dg.DagsterInstance) -> list[str]:
-    return sorted(instance.get_dynamic_partitions(account_partitions.name))
+    return sorted(instance.get_dynamic_partitions(ACCOUNT_PARTITIONS_NAME))
 
 
 @dg.schedule(
