@@ -10,6 +10,7 @@ from fbads_assets.defs.common import (
     API_KINDS,
     API_POOL,
     DAILY_FRESHNESS,
+    table_metadata,
     utc_now,
 )
 from fbads_assets.defs.fields import AD_ACCOUNT_FIELDS
@@ -41,6 +42,7 @@ def _read_accounts(client, account_ids: tuple[str, ...]) -> list[dict]:
     kinds=API_KINDS,
     pool=API_POOL,
     freshness_policy=DAILY_FRESHNESS,
+    metadata=table_metadata("ad_accounts"),
 )
 def ad_accounts(context: dg.AssetExecutionContext, facebook: FacebookAdsResource) -> pd.DataFrame:
     """Ad accounts the token reads (or FACEBOOK_AD_ACCOUNT_IDS); registers account partitions."""

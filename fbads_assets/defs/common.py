@@ -7,6 +7,7 @@ import datetime as dt
 import dagster as dg
 
 from fbads_assets.settings import load_settings
+from fbads_assets.warehouse.tables import TABLES
 
 STORAGE_KIND = "bigquery" if load_settings().is_prod else "duckdb"
 API_KINDS = {"facebook", STORAGE_KIND}
@@ -31,3 +32,13 @@ API_POOL = "facebook_api"
 def utc_now() -> dt.datetime:
     """The current time; tests of time-dependent checks replace this function."""
     return dt.datetime.now(dt.UTC)
+
+
+def table_metadata(table_name: str) -> dict:
+    """Definition metadata: the column schema and table name shown before any run."""
+    table = TABLES[table_name]
+    return {
+        "dagster/column_schema": table.table_schema(),
+        "dagster/table_name": f"facebook_ads.{table.name}",
+        "primary_key": ", ".join(table.primary_key),
+    }

@@ -16,6 +16,7 @@ from fbads_assets.defs.common import (
     DAILY_FRESHNESS,
     INSIGHTS_GROUP,
     WAREHOUSE_KINDS,
+    table_metadata,
     utc_now,
 )
 from fbads_assets.defs.fields import ACCOUNT_TOTAL_FIELDS, ATTRIBUTION_WINDOWS, INSIGHTS_FIELDS
@@ -56,6 +57,7 @@ INSIGHTS_ASSET_ARGS: dict[str, Any] = dict(
             ),
         )
     ],
+    metadata=table_metadata("ad_insights_raw"),
     check_specs=[
         dg.AssetCheckSpec(
             RECONCILIATION_CHECK,
@@ -137,7 +139,12 @@ def ad_insights_raw(context: dg.AssetExecutionContext, facebook: FacebookAdsReso
     )
 
 
-@dg.asset(group_name=INSIGHTS_GROUP, kinds=WAREHOUSE_KINDS, **INSIGHTS_ASSET_ARGS)
+@dg.asset(
+    group_name=INSIGHTS_GROUP,
+    kinds=WAREHOUSE_KINDS,
+    metadata=table_metadata("ad_insights_daily"),
+    **INSIGHTS_ASSET_ARGS,
+)
 def ad_insights_daily(
     context: dg.AssetExecutionContext, ad_insights_raw: pd.DataFrame
 ) -> pd.DataFrame:
@@ -149,7 +156,12 @@ def ad_insights_daily(
     return frame
 
 
-@dg.asset(group_name=INSIGHTS_GROUP, kinds=WAREHOUSE_KINDS, **INSIGHTS_ASSET_ARGS)
+@dg.asset(
+    group_name=INSIGHTS_GROUP,
+    kinds=WAREHOUSE_KINDS,
+    metadata=table_metadata("ad_conversions_daily"),
+    **INSIGHTS_ASSET_ARGS,
+)
 def ad_conversions_daily(
     context: dg.AssetExecutionContext, ad_insights_raw: pd.DataFrame
 ) -> pd.DataFrame:

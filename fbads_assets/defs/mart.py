@@ -6,7 +6,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from fbads_assets.defs.common import MART_GROUP, WAREHOUSE_KINDS
+from fbads_assets.defs.common import MART_GROUP, WAREHOUSE_KINDS, table_metadata
 from fbads_assets.defs.insights import INSIGHTS_ASSET_ARGS
 from fbads_assets.defs.metadata import add_per_day_metadata, delivery_totals, preview
 from fbads_assets.partitions import run_scope
@@ -34,6 +34,7 @@ class CampaignDailyConfig(dg.Config):
     name="facebook_ads_campaign_daily",
     group_name=MART_GROUP,
     kinds=WAREHOUSE_KINDS,
+    metadata=table_metadata("facebook_ads_campaign_daily"),
     **INSIGHTS_ASSET_ARGS,
 )
 def facebook_ads_campaign_daily(

@@ -14,6 +14,7 @@ from fbads_assets.defs.common import (
     API_KINDS,
     API_POOL,
     DAILY_FRESHNESS,
+    table_metadata,
     utc_now,
 )
 from fbads_assets.defs.fields import OBJECT_FIELDS
@@ -56,6 +57,7 @@ def build_object_asset(
         pool=API_POOL,
         partitions_def=account_partitions,
         freshness_policy=DAILY_FRESHNESS,
+        metadata=table_metadata(name),
         ins={"ad_accounts": dg.AssetIn()},
         # Lineage shows the hierarchy account → campaign → ad set → ad.
         deps=[parent] if parent != "ad_accounts" else [],
