@@ -4,7 +4,7 @@ This module deliberately imports nothing from ``fbads_assets``: it is the yardst
 project's calls are measured against, so it must not inherit the project's choices. Its inputs
 (rows served, objects per edge, the page-size cap) come from the sandbox, not from the client.
 
-The rules, as Meta documents them (see /work/shared/reference/marketing-api.md, §3 and §6):
+The rules, as Meta documents them (Meta's Insights API pages on async reports and paging):
 
 1. An edge read returns at most ``page_size`` items per call, where ``page_size`` is the cap the
    server applies to ``limit`` (Graph silently lowers a larger ``limit`` to it). Reading N items

@@ -153,7 +153,9 @@ def main() -> None:
     print(f"load average {load:.1f} on {os.cpu_count()} CPUs at the end")
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump({"benchmark": "sandbox_paging", **vars(args), "load_average": load,
+            # The output path itself stays out: results are committed, machine paths are not.
+            knobs = {k: v for k, v in vars(args).items() if k != "json"}
+            json.dump({"benchmark": "sandbox_paging", **knobs, "load_average": load,
                        "results": results}, handle, indent=2)  # fmt: skip
 
 

@@ -83,7 +83,8 @@ def _print_mart(database: str, elapsed: dt.timedelta) -> None:
     with duckdb.connect(database, read_only=True) as connection:
         head = connection.sql(
             "SELECT report_date, account_id, campaign_name, currency, impressions, clicks, "
-            "spend, conversions, round(roas, 2) AS roas FROM facebook_ads.facebook_ads_campaign_daily "
+            "spend, conversions, round(roas, 2) AS roas "
+            "FROM facebook_ads.facebook_ads_campaign_daily "
             "ORDER BY report_date DESC, spend DESC LIMIT 10"
         ).df()
         totals = connection.sql(
@@ -97,6 +98,7 @@ def _print_mart(database: str, elapsed: dt.timedelta) -> None:
     print("\nTotals per account (each in its own currency)")
     print(totals.to_string(index=False))
     print(
-        f"\nDone in {elapsed.total_seconds():.0f} s. The data is the built-in sandbox's, not Meta's."
+        f"\nDone in {elapsed.total_seconds():.0f} s. "
+        "The data is the built-in sandbox's, not Meta's."
     )
     print(f"Query it: duckdb {database}  (schema facebook_ads), or run `make dev` for the UI.")

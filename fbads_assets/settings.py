@@ -100,7 +100,8 @@ def _parse_start_date(raw: str | None, today: dt.date) -> dt.date:
     if start < earliest:
         raise SettingsError(
             f"FBADS_START_DATE={start} is more than {LOOKBACK_MONTHS} months back; Meta serves "
-            f"insights from {earliest} on (error 3018). Set FBADS_START_DATE to {earliest} or later."
+            f"insights from {earliest} on (error 3018). "
+            f"Set FBADS_START_DATE to {earliest} or later."
         )
     return start
 

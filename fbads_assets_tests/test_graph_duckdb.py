@@ -127,7 +127,10 @@ def test_the_resync_picks_up_conversions_restated_after_the_first_pull(tmp_path)
                 "SELECT sum(actions) AS actions, sum(action_value) AS value, count(*) AS n "
                 "FROM facebook_ads.ad_conversions_daily WHERE attribution_window = 'default'"
             )
-            mart = "SELECT sum(spend) AS s, count(*) AS n FROM facebook_ads.facebook_ads_campaign_daily"
+            mart = (
+                "SELECT sum(spend) AS s, count(*) AS n "
+                "FROM facebook_ads.facebook_ads_campaign_daily"
+            )
             runner.insights(account_id, first, last)
             young, young_mart = runner.query(restated), runner.query(mart)
 

@@ -1,4 +1,4 @@
-"""`fbads token inspect` for every sandbox token kind, and `fbads token exchange`; never the token."""
+"""`fbads token inspect` for every sandbox token kind and `fbads token exchange`."""
 
 from __future__ import annotations
 

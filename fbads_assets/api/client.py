@@ -247,7 +247,10 @@ class MarketingApiClient:
         self._page_sizes[endpoint] = smaller
         self.stats.add("page_size_reductions")
         self.log.info(
-            "Meta asked for less data per call on %s: page size %d → %d.", endpoint, limit, smaller
+            "Meta asked for less data per call on %s: page size %d → %d.",
+            endpoint,
+            limit,
+            smaller,
         )
         return smaller
 

@@ -1,4 +1,4 @@
-"""The Dagster asset graph: accounts → objects → insights → mart, with checks and schedules."""
+"""The Dagster asset graph: accounts → objects → insights → mart, checks and schedules."""
 
 import warnings
 

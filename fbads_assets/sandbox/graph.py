@@ -81,8 +81,13 @@ def sdk_fields(kind: str) -> frozenset[str]:
 
 
 HTML_PAGES = {
-    502: "<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>",
-    504: "<html><head><title>504 Gateway Time-out</title></head><body>upstream request timeout</body></html>",
+    502: (
+        "<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>"
+    ),
+    504: (
+        "<html><head><title>504 Gateway Time-out</title></head>"
+        "<body>upstream request timeout</body></html>"
+    ),
 }
 
 
@@ -194,9 +199,10 @@ class Graph:
     def _route(self, request: Request) -> Route:
         segments = [s for s in request.path.split("/") if s]
         version = API_VERSION
-        if segments and VERSION_RE.match(segments[0]):
+        matched = VERSION_RE.match(segments[0]) if segments else None
+        if matched:
             version = segments.pop(0)
-            major, minor = (int(x) for x in VERSION_RE.match(version).groups())  # type: ignore[union-attr]
+            major, minor = (int(x) for x in matched.groups())
             if (major, minor) < OLDEST_API_VERSION:
                 raise errors.deprecated_version(API_VERSION)
         if not segments:

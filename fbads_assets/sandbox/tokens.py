@@ -197,7 +197,10 @@ def _expired_message(expired_at: int, now: float) -> str:
     fmt = "%A, %d-%b-%y %H:%M:%S %Z"
     at = dt.datetime.fromtimestamp(expired_at, MESSAGE_TZ).strftime(fmt)
     current = dt.datetime.fromtimestamp(now, MESSAGE_TZ).strftime(fmt)
-    return f"Error validating access token: Session has expired on {at}. The current time is {current}."
+    return (
+        f"Error validating access token: Session has expired on {at}. "
+        f"The current time is {current}."
+    )
 
 
 def _www_authenticate(error: str) -> dict[str, str]:

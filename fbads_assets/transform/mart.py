@@ -1,4 +1,4 @@
-"""The campaign daily mart: typed ad-level insights and conversions → one row per campaign and day.
+"""The campaign daily mart: ad-level insights and conversions → one row per campaign and day.
 
 Only additive metrics are summed (impressions, clicks, spend, actions, action values); the
 ratios are recomputed from those sums. Reach and frequency are not in the mart: the API's reach

@@ -35,7 +35,7 @@ find_python313() {
   [[ -n "${BQ_EMULATOR_PYTHON:-}" ]] && candidates+=("$BQ_EMULATOR_PYTHON")
   candidates+=(python3.13)
   local dir
-  for dir in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.13* /root/.pyenv/versions/3.13*; do
+  for dir in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.13*; do
     [[ -x "$dir/bin/python3" ]] && candidates+=("$dir/bin/python3")
   done
   candidates+=(/usr/local/bin/python3.13 /usr/bin/python3.13)
