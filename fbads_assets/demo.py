@@ -88,9 +88,11 @@ def _print_mart(database: str, elapsed: dt.timedelta) -> None:
             "ORDER BY report_date DESC, spend DESC LIMIT 10"
         ).df()
         totals = connection.sql(
-            "SELECT account_id, currency, count(*) AS campaign_days, sum(impressions) AS "
-            "impressions, sum(clicks) AS clicks, sum(spend) AS spend, sum(conversions) AS "
-            "conversions, sum(conversion_value) AS conversion_value "
+            # sum() of BIGINT is HUGEINT in DuckDB, which pandas would show as a float.
+            "SELECT account_id, currency, count(*) AS campaign_days, "
+            "sum(impressions)::BIGINT AS impressions, sum(clicks)::BIGINT AS clicks, "
+            "sum(spend) AS spend, sum(conversions) AS conversions, "
+            "sum(conversion_value) AS conversion_value "
             "FROM facebook_ads.facebook_ads_campaign_daily GROUP BY ALL ORDER BY account_id"
         ).df()
     print("\nfacebook_ads.facebook_ads_campaign_daily — latest rows")
