@@ -91,3 +91,15 @@ class GraphRunner:
     def query(self, sql: str) -> pd.DataFrame:
         with duckdb.connect(str(self.database), read_only=True) as connection:
             return connection.sql(sql).df()
+
+
+def failure_text(result: dg.ExecuteInProcessResult) -> str:
+    """The first step failure's message and every cause, as the UI shows them."""
+    failures = [e for e in result.all_events if e.is_step_failure]
+    assert failures, "expected the run to fail"
+    error = failures[0].step_failure_data.error
+    texts = []
+    while error is not None:
+        texts.append(error.message)
+        error = error.cause
+    return "\n".join(texts)

@@ -16,6 +16,7 @@ from fbads_assets.partitions import account_partitions, date_account_partitions,
 from fbads_assets.warehouse import bigquery as bq
 from fbads_assets.warehouse.frames import PANDAS_DTYPES
 from fbads_assets.warehouse.tables import CAMPAIGN_DAILY, CAMPAIGNS, TABLES, Table
+from fbads_assets_tests.graph_support import failure_text
 
 pytestmark = pytest.mark.bigquery
 
@@ -142,12 +143,6 @@ def by_day(resource: bq.BigQueryWarehouse, table: str = CAMPAIGN_DAILY.name) -> 
         (r.account_id, pd.Timestamp(r.report_date).date()): (r.n, float(r.spend))
         for r in frame.itertuples()
     }
-
-
-def failure_text(result: dg.ExecuteInProcessResult) -> str:
-    failures = [e for e in result.all_events if e.is_step_failure]
-    assert failures, "expected a failed step"
-    return str(failures[0].step_failure_data.error)
 
 
 def table_names(emulator, dataset: str) -> list[str]:

@@ -18,6 +18,7 @@ from fbads_assets.warehouse import duckdb as warehouse_duckdb
 from fbads_assets.warehouse.duckdb import DuckDBWarehouse, DuckDBWarehouseIOManager
 from fbads_assets.warehouse.frames import PANDAS_DTYPES
 from fbads_assets.warehouse.tables import AD_ACCOUNTS, AD_INSIGHTS_DAILY, CAMPAIGNS, Table
+from fbads_assets_tests.graph_support import failure_text
 
 # Fixed dates, unlike the project's definition (which starts FBADS_START_DATE days back), so
 # partition keys in these tests never move.
@@ -164,18 +165,6 @@ def write(instance, database, assets=(insights_asset,), raise_on_error=True, **k
         raise_on_error=raise_on_error,
         **kwargs,
     )
-
-
-def failure_text(result: dg.ExecuteInProcessResult) -> str:
-    """The step failure's message and every cause, as the UI shows them."""
-    failures = [e for e in result.all_events if e.is_step_failure]
-    assert failures, "expected the run to fail"
-    error = failures[0].step_failure_data.error
-    texts = []
-    while error is not None:
-        texts.append(error.message)
-        error = error.cause
-    return "\n".join(texts)
 
 
 def rows(database: str, table: str = "ad_insights_daily") -> pd.DataFrame:

@@ -20,6 +20,7 @@ from fbads_assets.warehouse import duckdb as warehouse_duckdb
 from fbads_assets.warehouse.duckdb import DuckDBWarehouse, DuckDBWarehouseIOManager
 from fbads_assets.warehouse.frames import PANDAS_DTYPES
 from fbads_assets.warehouse.tables import CAMPAIGNS
+from fbads_assets_tests.graph_support import failure_text
 
 ACCOUNTS = ("111", "222")
 CAMPAIGNS_PER_ACCOUNT = 2_000
@@ -51,17 +52,6 @@ def materialize(instance, database: str, account: str, raise_on_error=True):
         resources={"io_manager": DuckDBWarehouseIOManager(database=database)},
         raise_on_error=raise_on_error,
     )
-
-
-def failure_text(result: dg.ExecuteInProcessResult) -> str:
-    failures = [e for e in result.all_events if e.is_step_failure]
-    assert failures, "expected the run to fail"
-    error = failures[0].step_failure_data.error
-    texts = []
-    while error is not None:
-        texts.append(error.message)
-        error = error.cause
-    return "\n".join(texts)
 
 
 def campaign_count(database: str) -> int:
