@@ -36,7 +36,7 @@ from benchmarks.transform_load import TransformTask, fetch_sample, run_transform
 ROOT = Path(__file__).resolve().parent.parent
 # The sandbox's public demo token (fbads_assets/sandbox/config.py); it opens only the sandbox.
 SANDBOX_TOKEN = "sbx-demo-token-public"
-# Error codes Meta uses for rate limits (reference/marketing-api.md §4): a throttle wait is
+# Error codes Meta uses for rate limits (Graph API "Rate Limiting" docs): a throttle wait is
 # justified only if the sandbox answered with one of these.
 THROTTLE_CODES = frozenset({4, 17, 32, 613, 80000, 80001, 80002, 80003, 80004, 80005, 80006})
 # What the extraction needs, by the sandbox's normalised endpoint. Everything else the project

@@ -36,7 +36,7 @@ SANDBOX_WARNING = (
 
 
 def _secret(description: str) -> Field:  # type: ignore[valid-type]
-    # Dagster masks fields marked secret in launchpad scaffolding (reference/dagster.md §6).
+    # Dagster masks fields marked secret in launchpad scaffolding (dagster/_config/pythonic_config).
     return Field(
         default=None, description=description, json_schema_extra={"dagster__is_secret": True}
     )

@@ -7,7 +7,8 @@ and warnings (it will stop running, or runs with more power than it needs).
 
 Both calls go through plain ``requests``, not the SDK's ``api.call``: the SDK would put
 ``input_token``, ``client_secret`` and ``fb_exchange_token`` into its exception texts
-(marketing-api.md §8.4). Errors are rebuilt from the JSON envelope only.
+(facebook-business 26.0.3 puts explicit params into str(e)). Errors are rebuilt from the JSON
+envelope only.
 """
 
 from __future__ import annotations

@@ -73,7 +73,7 @@ class GraphTransport:
         session = FacebookSession(
             app_id=app_id, app_secret=app_secret, access_token=access_token, timeout=timeout
         )
-        # An instance attribute: the SDK reads GRAPH through the instance (marketing-api.md §8.1).
+        # An instance attribute: the SDK reads GRAPH through the instance (facebook_business/api.py).
         session.GRAPH = graph_url.rstrip("/")
         self.host = urlparse(graph_url).hostname or graph_url
         if self.host in LOOPBACK_HOSTS:
@@ -138,7 +138,7 @@ def _checked(response: Any, what: str) -> GraphResponse:
     body = response.json()
     headers = response.headers()
     if status >= 500 or not isinstance(body, dict | list):
-        # The SDK called this a success (marketing-api.md §8.6); it is an error page.
+        # The SDK called this a success (FacebookResponse.is_success ignores the status).
         error = MarketingApiError(
             f"HTTP {status} with a non-JSON body (an error page, not a Graph response)",
             kind=TRANSIENT,

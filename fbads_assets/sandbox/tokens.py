@@ -204,5 +204,5 @@ def _expired_message(expired_at: int, now: float) -> str:
 
 
 def _www_authenticate(error: str) -> dict[str, str]:
-    # Graph sends this on token errors (observed, not documented; see the reference §4.1).
+    # Graph sends this on token errors (observed in public captures, not in Meta's documentation).
     return {"WWW-Authenticate": f'OAuth "Facebook Platform" "{error}" "token problem"'}
