@@ -45,8 +45,8 @@ def test_every_check_says_what_it_guards():
     graph = defs.resolve_asset_graph()
     checks = [graph.get_check_spec(key) for key in graph.asset_check_keys]
     # A primary-key check per table, foreign keys, plausibility, freshness, reconciliation
-    # and token expiry.
-    assert len(checks) == 21
+    # and token expiry (in the token asset and with every run).
+    assert len(checks) == 22
     for check in checks:
         assert check.description, check.key
 

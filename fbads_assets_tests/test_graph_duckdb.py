@@ -74,6 +74,7 @@ def test_the_graph_lands_every_table_with_unique_keys_and_reconciled_days(runner
 
     checks = check_results(result)
     assert checks["ad_insights_raw.reconciles_with_account_totals"] is True
+    assert checks["facebook_token_health.token_usable_for_this_run"] is True
     for table in TABLES:
         assert checks.get(f"{table}.primary_key_unique", True) is True, table
     for name, table in TABLES.items():
@@ -214,3 +215,24 @@ def test_an_account_the_token_cannot_read_fails_naming_the_setting(
     error = result.get_step_failure_events()[0].step_failure_data.error
     assert "FACEBOOK_AD_ACCOUNT_IDS" in error.to_string()
     assert token not in error.to_string()
+
+
+def test_every_run_warns_about_a_token_that_expires_soon(runner, tmp_path, sandbox):
+    account_id = runner.accounts()[0]
+    defs, database = make_runner(
+        tmp_path / "short", sandbox, token=sandbox.tokens["user_short_lived"]
+    )
+    short_lived = GraphRunner(defs, runner.instance, database)
+    short_lived.accounts()
+
+    result = short_lived.objects(account_id)
+
+    assert result.success  # a warning, not a failure: the token still works today
+    [evaluation] = [
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "token_usable_for_this_run"
+    ]
+    assert evaluation.passed is False
+    assert evaluation.severity == dg.AssetCheckSeverity.WARN
+    assert evaluation.metadata["days_to_expiry"].value == 0

@@ -4,7 +4,7 @@ import dagster as dg
 import pandas as pd
 
 from fbads_assets.api.errors import MarketingApiError
-from fbads_assets.api.tokens import token_health_metadata
+from fbads_assets.api.tokens import TokenInfo, token_health_metadata
 from fbads_assets.defs.common import (
     ACCOUNTS_GROUP,
     API_KINDS,
@@ -79,6 +79,37 @@ def ad_accounts(context: dg.AssetExecutionContext, facebook: FacebookAdsResource
     return frame
 
 
+TOKEN_EXPIRY_CHECK = "token_not_expiring_soon"
+
+
+def token_expiry_result(
+    info: TokenInfo, warning_days: int, check_name: str | None = None
+) -> dg.AssetCheckResult:
+    """Passes unless the token or its data access expires within ``warning_days``.
+
+    The metadata is the token's health (type, scopes, days to expiry as numbers), so each
+    evaluation adds a point to the UI's countdown plot.
+    """
+    now = utc_now()
+    days = [
+        d for d in (info.days_to_expiry(now), info.days_to_data_access_expiry(now)) if d is not None
+    ]
+    soonest = min(days) if days else None
+    expiring = soonest is not None and soonest < warning_days
+    return dg.AssetCheckResult(
+        check_name=check_name,
+        passed=not expiring,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            f"The token or its data access expires in {soonest} days: create a system user "
+            "token in Business Settings and set FACEBOOK_ACCESS_TOKEN."
+            if expiring
+            else "The token is valid, reads ads and is not close to expiry."
+        ),
+        metadata=token_health_metadata(info, now),
+    )
+
+
 @dg.asset(
     group_name=ACCOUNTS_GROUP,
     kinds={"facebook"},
@@ -86,7 +117,7 @@ def ad_accounts(context: dg.AssetExecutionContext, facebook: FacebookAdsResource
     freshness_policy=DAILY_FRESHNESS,
     check_specs=[
         dg.AssetCheckSpec(
-            "token_not_expiring_soon",
+            TOKEN_EXPIRY_CHECK,
             asset="facebook_token_health",
             description=(
                 "Warns when FACEBOOK_ACCESS_TOKEN or its data access expires within the "
@@ -100,31 +131,28 @@ def facebook_token_health(
 ) -> dg.MaterializeResult:
     """Type, scopes and days to expiry of the access token (debug_token); never the token."""
     info = facebook.inspect_token()
-    metadata = token_health_metadata(info)
     days_left = info.days_to_expiry(utc_now())
-    expiring = days_left is not None and days_left < facebook.expiry_warning_days
     context.log.info(
         f"Token: {info.type}, valid={info.is_valid}, scopes={','.join(info.scopes)}, "
         f"days to expiry={'never' if days_left is None else days_left}."
     )
     return dg.MaterializeResult(
-        metadata=metadata,
-        check_results=[
-            dg.AssetCheckResult(
-                check_name="token_not_expiring_soon",
-                passed=not expiring,
-                severity=dg.AssetCheckSeverity.WARN,
-                description=(
-                    f"The token expires in {days_left} days: create a system user token in "
-                    "Business Settings and set FACEBOOK_ACCESS_TOKEN."
-                    if expiring
-                    else "The token is not close to expiry."
-                ),
-                metadata={"days_to_expiry": -1 if days_left is None else days_left},
-            )
-        ],
-        # Keep the JSON of statuses out of the way: only numbers are plotted.
+        metadata=token_health_metadata(info),
+        check_results=[token_expiry_result(info, facebook.expiry_warning_days, TOKEN_EXPIRY_CHECK)],
     )
+
+
+@dg.asset_check(
+    asset="facebook_token_health",
+    name="token_usable_for_this_run",
+    description=(
+        "Runs with every objects and insights run: debug_token says the token is valid and "
+        "reads ads (the run fails here, with what to do, if not), and warns when it or its "
+        "data access expires within the warning window."
+    ),
+)
+def token_usable_for_this_run(facebook: FacebookAdsResource) -> dg.AssetCheckResult:
+    return token_expiry_result(facebook.inspect_token(), facebook.expiry_warning_days)
 
 
 def account_metadata_from_instance(instance: dg.DagsterInstance) -> dict[str, dict[str, str]]:

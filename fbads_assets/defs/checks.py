@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from fbads_assets.defs.accounts import account_metadata_from_instance
+from fbads_assets.defs.accounts import account_metadata_from_instance, token_usable_for_this_run
 from fbads_assets.defs.common import utc_now
 from fbads_assets.defs.metadata import preview
 from fbads_assets.partitions import ACCOUNT_PARTITIONS_NAME, date_partitions, partition_key
@@ -162,4 +162,10 @@ def latest_date_present(context: dg.AssetCheckExecutionContext) -> dg.AssetCheck
 
 PRIMARY_KEY_CHECKS = [build_primary_key_check(table) for table in TABLES.values()]
 FOREIGN_KEY_CHECKS = [build_foreign_key_check(t) for t in TABLES.values() if t.foreign_keys]
-ALL_CHECKS = [*PRIMARY_KEY_CHECKS, *FOREIGN_KEY_CHECKS, metrics_are_plausible, latest_date_present]
+ALL_CHECKS = [
+    *PRIMARY_KEY_CHECKS,
+    *FOREIGN_KEY_CHECKS,
+    metrics_are_plausible,
+    latest_date_present,
+    token_usable_for_this_run,
+]

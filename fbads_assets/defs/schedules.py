@@ -14,6 +14,7 @@ from fbads_assets.defs.accounts import (
     account_metadata_from_instance,
     ad_accounts,
     facebook_token_health,
+    token_usable_for_this_run,
 )
 from fbads_assets.defs.checks import expected_latest_date, latest_date_present
 from fbads_assets.defs.insights import INSIGHTS_ASSETS
@@ -33,12 +34,14 @@ accounts_job = dg.define_asset_job(
 )
 account_objects_job = dg.define_asset_job(
     "account_objects_job",
-    selection=dg.AssetSelection.assets(*OBJECT_ASSETS),
+    selection=dg.AssetSelection.assets(*OBJECT_ASSETS)
+    | dg.AssetSelection.checks(token_usable_for_this_run),
     description="Refreshes campaigns, ad sets, ads and creatives of one account.",
 )
 insights_job = dg.define_asset_job(
     "insights_job",
-    selection=dg.AssetSelection.assets(*INSIGHTS_ASSETS, facebook_ads_campaign_daily),
+    selection=dg.AssetSelection.assets(*INSIGHTS_ASSETS, facebook_ads_campaign_daily)
+    | dg.AssetSelection.checks(token_usable_for_this_run),
     description="Pulls one account's insights for a date range and rebuilds its typed tables "
     "and mart rows.",
 )
