@@ -73,7 +73,7 @@ class GraphTransport:
         session = FacebookSession(
             app_id=app_id, app_secret=app_secret, access_token=access_token, timeout=timeout
         )
-        # An instance attribute: the SDK reads GRAPH through the instance (facebook_business/api.py).
+        # An instance attribute: the SDK reads GRAPH through the instance (facebook_business/api.py)
         session.GRAPH = graph_url.rstrip("/")
         self.host = urlparse(graph_url).hostname or graph_url
         if self.host in LOOPBACK_HOSTS:
