@@ -51,6 +51,7 @@ from fbads_assets.warehouse.frames import (
     check_rows_in_slice,
     conform_dtypes,
     empty_frame,
+    output_metadata,
 )
 from fbads_assets.warehouse.slices import TableSlice, read_slice_for, slice_for, table_for
 from fbads_assets.warehouse.tables import BIGQUERY_TYPES, TABLES, Table
@@ -348,23 +349,6 @@ def explain_forbidden(what: str, project: str, dataset: str) -> Iterator[None]:
 # ---- the IO manager ------------------------------------------------------------------------
 
 
-def output_metadata(context: dg.OutputContext, ref: str, table: Table, rows: int) -> dict:
-    if not context.has_asset_partitions:
-        counts: dict[str, Any] = {"dagster/row_count": rows}
-    elif len(context.asset_partition_keys) == 1:
-        counts = {"dagster/partition_row_count": rows}
-    else:
-        # Dagster copies one output's metadata onto every partition of a ranged run, so the
-        # range's total gets its own names rather than posing as a per-day count.
-        counts = {"rows_in_run": rows, "partitions_in_run": len(context.asset_partition_keys)}
-    return {
-        **counts,
-        "dagster/table_name": ref,
-        "dagster/column_schema": table.table_schema(),
-        "dagster/storage_kind": "bigquery",
-    }
-
-
 class _AtomicBigQueryDbIOManager(DbIOManager):
     """dagster-gcp's DbIOManager; tables of ``tables.py`` take the atomic path below."""
 
@@ -392,7 +376,9 @@ class _AtomicBigQueryDbIOManager(DbIOManager):
         ref = f"{project}.{dataset}.{table_slice.table.name}"
         with explain_forbidden(f"writing {ref}", project, dataset):
             self._write(context, table_slice, ref, obj)
-        context.add_output_metadata(output_metadata(context, ref, table_slice.table, len(obj)))
+        context.add_output_metadata(
+            output_metadata(context, ref, table_slice.table, len(obj), "bigquery")
+        )
 
     def _write(self, context, table_slice: TableSlice, ref: str, frame: pd.DataFrame) -> None:
         client, timeout = self._client(), self._settings.timeout

@@ -42,6 +42,7 @@ from fbads_assets.warehouse.frames import (
     check_rows_in_slice,
     conform_dtypes,
     empty_frame,
+    output_metadata,
 )
 from fbads_assets.warehouse.slices import TableSlice, read_slice_for, slice_for, table_for
 from fbads_assets.warehouse.tables import DUCKDB_TYPES, Table
@@ -305,7 +306,7 @@ class _FrameTypeHandler(DbTypeHandler[pd.DataFrame]):
         ref = f"{table_slice.schema}.{table.name}"
         if not obj.empty:
             insert_frame(connection, ref, table, obj)
-        return output_metadata(context, ref, table, len(obj))
+        return output_metadata(context, ref, table, len(obj), "duckdb")
 
     def load_input(
         self, context: dg.InputContext, table_slice: DagsterTableSlice, connection
@@ -327,27 +328,6 @@ class _FrameTypeHandler(DbTypeHandler[pd.DataFrame]):
     @property
     def supported_types(self) -> Sequence[type[object]]:
         return [pd.DataFrame]
-
-
-def output_metadata(context: dg.OutputContext, ref: str, table: Table, rows: int) -> dict[str, Any]:
-    """Metadata every warehouse write records, whatever the engine."""
-    if not context.has_asset_partitions:
-        counts: dict[str, Any] = {"dagster/row_count": rows}
-    elif len(context.asset_partition_keys) == 1:
-        counts = {"dagster/partition_row_count": rows}
-    else:
-        # Dagster 1.13 copies one output's metadata onto every partition of a ranged run, so a
-        # per-day count cannot be recorded here; the range's total gets its own name.
-        counts = {
-            "rows_in_run": rows,
-            "partitions_in_run": len(context.asset_partition_keys),
-        }
-    return {
-        **counts,
-        "dagster/table_name": ref,
-        "dagster/column_schema": table.table_schema(),
-        "dagster/storage_kind": "duckdb",
-    }
 
 
 class _AtomicDbIOManager(DbIOManager):

@@ -9,7 +9,9 @@ replace of its own slice as a duplicate.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
+import dagster as dg
 import pandas as pd
 
 from fbads_assets.warehouse.slices import TableSlice
@@ -138,3 +140,23 @@ def conform_dtypes(frame: pd.DataFrame, table: Table) -> pd.DataFrame:
         else:
             converted[column.name] = values.astype(target)
     return pd.DataFrame(converted, columns=table.column_names, index=frame.index)
+
+
+def output_metadata(
+    context: dg.OutputContext, ref: str, table: Table, rows: int, storage_kind: str
+) -> dict[str, Any]:
+    """Metadata every warehouse write records, whichever engine holds the table."""
+    if not context.has_asset_partitions:
+        counts: dict[str, Any] = {"dagster/row_count": rows}
+    elif len(context.asset_partition_keys) == 1:
+        counts = {"dagster/partition_row_count": rows}
+    else:
+        # Dagster 1.13 copies one output's metadata onto every partition of a ranged run, so
+        # the range's total gets its own names rather than posing as a per-day count.
+        counts = {"rows_in_run": rows, "partitions_in_run": len(context.asset_partition_keys)}
+    return {
+        **counts,
+        "dagster/table_name": ref,
+        "dagster/column_schema": table.table_schema(),
+        "dagster/storage_kind": storage_kind,
+    }
