@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import logging
 
 import dagster as dg
@@ -103,6 +104,15 @@ class FacebookAdsResource(dg.ConfigurableResource):
             )
         return self._client
 
+    def token_fingerprint(self) -> str:
+        """A short name for the token in use that cannot be turned back into the token.
+
+        16 hex digits of a SHA-256 of the token: enough to tell tokens apart, so a run can
+        recognise the token an earlier run inspected without anyone storing the token.
+        """
+        token, _, _, _ = self._connected()
+        return token_fingerprint(token)
+
     def inspect_token(self) -> TokenInfo:
         """debug_token on the token; raises when it cannot run the pipeline, logs warnings."""
         token, graph_url, app_id, app_secret = self._connected()
@@ -189,3 +199,8 @@ class FacebookAdsResource(dg.ConfigurableResource):
             raise MarketingApiError.config(
                 f"Graph URL {self.graph_url!r} is not an http(s) URL. Check FBADS_GRAPH_URL"
             )
+
+
+def token_fingerprint(token: str) -> str:
+    """16 hex digits of SHA-256 over the token (with a fixed prefix); never the token itself."""
+    return hashlib.sha256(b"fbads-token-fingerprint:" + token.encode()).hexdigest()[:16]

@@ -1,5 +1,7 @@
 """Ad accounts and the token that reads them: the root of the graph."""
 
+import datetime as dt
+
 import dagster as dg
 import pandas as pd
 
@@ -15,6 +17,11 @@ from fbads_assets.defs.common import (
 )
 from fbads_assets.defs.fields import AD_ACCOUNT_FIELDS
 from fbads_assets.defs.metadata import cost_metadata, preview
+from fbads_assets.defs.token_verdict import (
+    VERDICT_MAX_AGE,
+    fingerprint_metadata,
+    reusable_verdict,
+)
 from fbads_assets.partitions import ACCOUNT_PARTITIONS_NAME
 from fbads_assets.resources import FacebookAdsResource
 from fbads_assets.settings import load_settings
@@ -83,12 +90,17 @@ TOKEN_EXPIRY_CHECK = "token_not_expiring_soon"
 
 
 def token_expiry_result(
-    info: TokenInfo, warning_days: int, check_name: str | None = None
+    info: TokenInfo,
+    warning_days: int,
+    check_name: str | None = None,
+    verdict: str | None = None,
+    inspected_at: dt.datetime | None = None,
 ) -> dg.AssetCheckResult:
     """Passes unless the token or its data access expires within ``warning_days``.
 
     The metadata is the token's health (type, scopes, days to expiry as numbers), so each
-    evaluation adds a point to the UI's countdown plot.
+    evaluation adds a point to the UI's countdown plot. ``verdict`` says where ``info`` came
+    from and ``inspected_at`` when debug_token gave it; both go into the metadata.
     """
     now = utc_now()
     days = [
@@ -96,17 +108,24 @@ def token_expiry_result(
     ]
     soonest = min(days) if days else None
     expiring = soonest is not None and soonest < warning_days
+    description = (
+        f"The token or its data access expires in {soonest} days: create a system user "
+        "token in Business Settings and set FACEBOOK_ACCESS_TOKEN."
+        if expiring
+        else "The token is valid, reads ads and is not close to expiry."
+    )
+    metadata = token_health_metadata(info, now)
+    if verdict is not None:
+        description += f" Verdict {verdict}."
+        metadata["verdict"] = dg.MetadataValue.text(verdict)
+    if inspected_at is not None:
+        metadata["verdict_inspected_at"] = dg.MetadataValue.timestamp(inspected_at)
     return dg.AssetCheckResult(
         check_name=check_name,
         passed=not expiring,
         severity=dg.AssetCheckSeverity.WARN,
-        description=(
-            f"The token or its data access expires in {soonest} days: create a system user "
-            "token in Business Settings and set FACEBOOK_ACCESS_TOKEN."
-            if expiring
-            else "The token is valid, reads ads and is not close to expiry."
-        ),
-        metadata=token_health_metadata(info, now),
+        description=description,
+        metadata=metadata,
     )
 
 
@@ -137,7 +156,11 @@ def facebook_token_health(
         f"days to expiry={'never' if days_left is None else days_left}."
     )
     return dg.MaterializeResult(
-        metadata=token_health_metadata(info),
+        # The fingerprint lets the day's runs reuse this verdict (token_usable_for_this_run).
+        metadata={
+            **token_health_metadata(info),
+            **fingerprint_metadata(facebook.token_fingerprint()),
+        },
         check_results=[token_expiry_result(info, facebook.expiry_warning_days, TOKEN_EXPIRY_CHECK)],
     )
 
@@ -146,13 +169,44 @@ def facebook_token_health(
     asset="facebook_token_health",
     name="token_usable_for_this_run",
     description=(
-        "Runs with every objects and insights run: debug_token says the token is valid and "
-        "reads ads (the run fails here, with what to do, if not), and warns when it or its "
-        "data access expires within the warning window."
+        "Runs with every objects and insights run: the token is valid and reads ads (the run "
+        "fails here, with what to do, if not), and warns when it or its data access expires "
+        "within the warning window. It may reuse the daily facebook_token_health verdict "
+        f"(same token, under {VERDICT_MAX_AGE.total_seconds() / 3600:.0f} hours old, not "
+        "expired since); otherwise it asks debug_token. The result says which."
     ),
 )
-def token_usable_for_this_run(facebook: FacebookAdsResource) -> dg.AssetCheckResult:
-    return token_expiry_result(facebook.inspect_token(), facebook.expiry_warning_days)
+def token_usable_for_this_run(
+    context: dg.AssetCheckExecutionContext, facebook: FacebookAdsResource
+) -> dg.AssetCheckResult:
+    now = utc_now()
+    daily = reusable_verdict(context.instance, facebook.token_fingerprint(), now)
+    if daily is None:
+        info = facebook.inspect_token()  # raises, with what to do, when the token cannot run
+        return token_expiry_result(
+            info,
+            facebook.expiry_warning_days,
+            verdict="fresh from debug_token in this run",
+            inspected_at=now,
+        )
+
+    # Reusing costs little safety: a token revoked since the morning (password change, role
+    # removed) fails this run's first Marketing API call with code 190, and the client raises
+    # that at once, without retries, with what to do. Expiry is re-judged against now.
+    hours = (now - daily.inspected_at).total_seconds() / 3600
+    context.log.info(
+        f"Token check: reused facebook_token_health's verdict of "
+        f"{daily.inspected_at:%Y-%m-%d %H:%M} UTC ({hours:.1f} h old, same token); "
+        "no debug_token call."
+    )
+    return token_expiry_result(
+        daily.info,
+        facebook.expiry_warning_days,
+        verdict=(
+            f"reused from facebook_token_health at {daily.inspected_at:%Y-%m-%d %H:%M:%S} UTC"
+        ),
+        inspected_at=daily.inspected_at,
+    )
 
 
 def account_metadata_from_instance(instance: dg.DagsterInstance) -> dict[str, dict[str, str]]:
