@@ -33,7 +33,12 @@ from fbads_assets.api.errors import (
     TOO_MUCH_DATA,
     MarketingApiError,
 )
-from fbads_assets.api.insights import InsightsRequest, InsightsResult, InsightsRunner
+from fbads_assets.api.insights import (
+    InsightsRequest,
+    InsightsResult,
+    InsightsRunner,
+    ReportTiming,
+)
 from fbads_assets.api.stats import ApiStats
 from fbads_assets.api.throttle import (
     Usage,
@@ -44,7 +49,13 @@ from fbads_assets.api.throttle import (
 )
 from fbads_assets.api.transport import GraphResponse, GraphTransport
 
-__all__ = ["InsightsRequest", "InsightsResult", "MarketingApiClient", "MarketingApiError"]
+__all__ = [
+    "InsightsRequest",
+    "InsightsResult",
+    "MarketingApiClient",
+    "MarketingApiError",
+    "ReportTiming",
+]
 
 DEFAULT_GRAPH_URL = "https://graph.facebook.com"
 DEFAULT_API_VERSION = "v26.0"
@@ -350,8 +361,13 @@ class MarketingApiClient:
         time_increment: int | str = 1,
         breakdowns: list[str] | None = None,
         use_async: bool = True,
+        previous: ReportTiming | None = None,
     ) -> InsightsResult:
-        """Insights rows of one account for ``since..until`` (both inclusive)."""
+        """Insights rows of one account for ``since..until`` (both inclusive).
+
+        ``previous``: how long the last report of the same kind took (its ``job_seconds``,
+        ``fingerprint`` and days); the first status read then waits about that long.
+        """
         request = InsightsRequest(
             account_id=account_id,
             since=since,
@@ -364,6 +380,7 @@ class MarketingApiClient:
             time_increment=time_increment,
             breakdowns=tuple(breakdowns) if breakdowns else None,
             use_async=use_async,
+            previous=previous,
         )
         return self.insights_many([request])[0]
 

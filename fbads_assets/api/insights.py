@@ -5,7 +5,11 @@ GET /{report_run_id}/insights. Around that:
 
 - Jobs in flight per ad account are capped from ``x-fb-ads-insights-throttle`` (4 when the load
   is low, down to 1 from 75 %); several accounts' jobs run side by side.
-- Polls of several jobs go out as one batch request (at most 50 per batch).
+- Status reads follow each job's own schedule (``first_status_wait``, ``next_status_wait``):
+  the first after as long as the same report took last time, when the caller knows it; then
+  after the time left at the pace ``async_percent_completion`` shows, kept between half and
+  twice the time the job has run so far. Jobs due together share one batch request (at most
+  50 per batch).
 - A job that ends ``Job Failed`` or ``Job Skipped`` is resubmitted once; if it fails again its
   date range is split in halves, each a new job.
 - "Please reduce the amount of data": first a smaller page (in ``MarketingApiClient.pages``),
@@ -41,11 +45,40 @@ if TYPE_CHECKING:
 
 COMPLETED = "Job Completed"
 FAILED_STATUSES = ("Job Failed", "Job Skipped")
-# Polling backs off from 1 s to 30 s while nothing finishes; a job can take up to an hour.
-POLL_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+# Status reads. Meta has no callback and does not say how long a report will take: from seconds
+# for a day of one account to about an hour for years of ad-level rows. Every read is a call
+# against the app's quota, so the schedule aims to read a job once it is likely done.
+# Without history, the first read comes after a second: a report is never done the instant Meta
+# accepts it, and a second is short against any report's run time.
+FIRST_READ_SECONDS = 1.0
+# With history (the same request over as many days took S seconds last time), the first read
+# comes after S * 1.2 + 1 s: a margin for run-to-run variation, and one second because Meta's
+# time_ref and time_completed are whole seconds. Never past 30 s: a report that once took long
+# may be quick today, and 30 s was the longest wait between reads before history was used.
+HISTORY_MARGIN = 1.2
+MAX_FIRST_READ_SECONDS = 30.0
+# Later reads: without a percentage, after as long again as the job has run plus a second (reads
+# at 1, 3, 7, 15, 31 s..., as the fixed back-off did up to 15 s); with one, after the time left
+# at the pace so far, kept between half and twice the time run (plus a second). Never more than
+# five minutes apart: an hour-long job costs about 20 reads where a fixed 30 s interval cost
+# 120, and a finished job is seen within about twice its run time.
+MIN_POLL_SECONDS = 1.0
+MAX_POLL_SECONDS = 300.0
 # Meta runs a job for about an hour at most; past two, treat it as skipped and resubmit.
 MAX_JOB_SECONDS = 2 * 3600.0
 MAX_BATCH = 50
+
+
+@dataclass(frozen=True)
+class ReportTiming:
+    """How long an earlier async report took: what it asked (fingerprint), over how many days.
+
+    A hint for the first status read of the next report of the same kind, never a promise.
+    """
+
+    seconds: float
+    fingerprint: str
+    days: int
 
 
 @dataclass(frozen=True)
@@ -61,6 +94,12 @@ class InsightsRequest:
     time_increment: int | str = 1
     breakdowns: tuple[str, ...] | None = None
     use_async: bool = True
+    # When to read a job's status first; not part of what is asked.
+    previous: ReportTiming | None = dataclasses.field(default=None, compare=False)
+
+    @property
+    def days(self) -> int:
+        return (self.until - self.since).days + 1
 
     def checked(self) -> InsightsRequest:
         """The request with its account id as ``act_<digits>``; raises on bad input."""
@@ -109,6 +148,42 @@ class InsightsResult:
     fingerprint: str
     api_version: str
     jobs: int
+    # The longest async job's run time (Meta's time_completed - time_ref, else as observed);
+    # None for a sync read. The next report of this kind gets it back as ``ReportTiming``.
+    job_seconds: float | None = None
+
+
+def first_status_wait(request: InsightsRequest) -> float:
+    """Seconds from a job's POST to its first status read."""
+    previous = request.previous
+    if (
+        previous is None
+        or previous.fingerprint != request.fingerprint
+        or previous.days != request.days
+        or previous.seconds < 0
+    ):
+        return FIRST_READ_SECONDS
+    guess = previous.seconds * HISTORY_MARGIN + 1.0
+    return min(max(guess, FIRST_READ_SECONDS), MAX_FIRST_READ_SECONDS)
+
+
+def next_status_wait(elapsed: float, percent: int | None) -> float:
+    """Seconds to the next status read of a job not done ``elapsed`` seconds after its POST.
+
+    Without a percentage ("Job Not Started" reads 0 %), as long again as the job has run plus
+    a second. With one, the time left at the pace so far, with the history margin; Meta's
+    percentage is coarse and not always linear, so that guess is kept between half and twice
+    the time run: it can neither cause a burst of reads nor leave a short job unread for long.
+    """
+    if percent is None or percent <= 0:
+        guess = elapsed + MIN_POLL_SECONDS
+    elif percent >= 100:
+        guess = 0.0  # done but not yet "Job Completed": read again soon
+    else:
+        guess = elapsed * (100 - percent) / percent * HISTORY_MARGIN
+    low = max(MIN_POLL_SECONDS, elapsed / 2)
+    high = 2 * elapsed + MIN_POLL_SECONDS
+    return min(max(guess, low), high, MAX_POLL_SECONDS)
 
 
 @dataclass
@@ -121,6 +196,7 @@ class _Slice:
     resubmitted: bool = False
     job_id: str | None = None
     started_at: float = 0.0
+    read_at: float = 0.0  # when its status is due to be read next
 
 
 class InsightsRunner:
@@ -131,6 +207,7 @@ class InsightsRunner:
         self.requests: list[InsightsRequest] = []
         self.rows: dict[int, list[tuple[dt.date, list[dict]]]] = defaultdict(list)
         self.jobs: Counter[int] = Counter()
+        self.job_seconds: dict[int, float] = {}
         self.pending: deque[_Slice] = deque()
         self.running: list[_Slice] = []
 
@@ -152,6 +229,7 @@ class InsightsRunner:
             fingerprint=request.fingerprint,
             api_version=self.client.api_version,
             jobs=self.jobs[index],
+            job_seconds=self.job_seconds.get(index),
         )
 
     # -- sync -----------------------------------------------------------------------------------
@@ -175,16 +253,17 @@ class InsightsRunner:
     # -- async ----------------------------------------------------------------------------------
 
     def _run_async(self) -> None:
-        idle_polls = 0
+        clock = self.client.clock
         while self.pending or self.running:
             self._start_jobs()
             if not self.running:
                 continue  # every piece went back to pending as smaller ranges: start those
-            # A report is never finished the instant Meta accepts it, so each status read
-            # waits first; reading at once cost one extra call per report (make bench, daily).
-            self.client.clock.sleep(POLL_SECONDS[min(idle_polls, len(POLL_SECONDS) - 1)])
-            progressed = self._poll_and_handle()
-            idle_polls = 0 if progressed else idle_polls + 1
+            # Wait for the job due first, then read every job due by then, in one request.
+            due = min(piece.read_at for piece in self.running)
+            if due > clock.monotonic():
+                clock.sleep(due - clock.monotonic())
+            now = max(clock.monotonic(), due)
+            self._poll_and_handle([p for p in self.running if p.read_at <= now])
 
     def _start_jobs(self) -> None:
         for piece in list(self.pending):
@@ -218,28 +297,35 @@ class InsightsRunner:
             )
         piece.job_id = str(job_id)
         piece.started_at = self.client.clock.monotonic()
+        piece.read_at = piece.started_at + first_status_wait(request)
         self.jobs[piece.index] += 1
         self.client.stats.add("async_jobs")
         self.running.append(piece)
 
-    def _poll_and_handle(self) -> bool:
-        """Polls every running job once; returns whether any of them finished."""
-        statuses = self._poll(list(self.running))
-        progressed = False
-        for piece, status in statuses:
-            if status is None:
-                continue
-            state = status.get("async_status")
-            percent = status.get("async_percent_completion")
-            if state == COMPLETED and (percent is None or int(percent) >= 100):
+    def _poll_and_handle(self, pieces: list[_Slice]) -> None:
+        """Reads the status of each of ``pieces`` once; handles the finished ones."""
+        for piece, status in self._poll(pieces):
+            state = status.get("async_status") if status else None
+            percent = _int(status.get("async_percent_completion")) if status else None
+            if state == COMPLETED and (percent is None or percent >= 100):
                 self.running.remove(piece)
+                self._record_job_seconds(piece, status or {})
                 self._read_job(piece)
-                progressed = True
             elif state in FAILED_STATUSES or self._overdue(piece):
                 self.running.remove(piece)
-                self._retry_failed(piece, status)
-                progressed = True
-        return progressed
+                self._retry_failed(piece, status or {})
+            else:
+                now = self.client.clock.monotonic()
+                piece.read_at = now + next_status_wait(now - piece.started_at, percent)
+
+    def _record_job_seconds(self, piece: _Slice, status: dict) -> None:
+        # Meta's own run time when it gives one: what this client observed includes its waits.
+        started, completed = _int(status.get("time_ref")), _int(status.get("time_completed"))
+        if started is not None and completed is not None and completed >= started:
+            seconds = float(completed - started)
+        else:
+            seconds = self.client.clock.monotonic() - piece.started_at
+        self.job_seconds[piece.index] = max(seconds, self.job_seconds.get(piece.index, 0.0))
 
     def _overdue(self, piece: _Slice) -> bool:
         return self.client.clock.monotonic() - piece.started_at > MAX_JOB_SECONDS
