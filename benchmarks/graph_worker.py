@@ -3,7 +3,8 @@
 Each call below runs in a fresh worker process (the pool gives every account its own process,
 as Dagster's run launcher gives every run its own), so its peak RSS is the run's own. All
 workers write one shared DuckDB file, as a user's runs do; the warehouse's file lock makes
-them take turns, and that wait is part of the measured time.
+them take turns, and that wait is part of the measured time. The daily scenario's workers
+also share one Dagster instance (``shared_dagster_home``), as a deployment's runs do.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import math
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -42,6 +44,9 @@ class AccountWork:
     memory_cap_mb: float = 0.0
     # Dagster logs every event to the console; the worker sends its output here instead.
     log_path: str | None = None
+    # A Dagster instance all the scenario's runs share (see shared_dagster_home); None: each
+    # worker has a throwaway instance of its own.
+    dagster_home: str | None = None
 
 
 @dataclass
@@ -62,25 +67,47 @@ def _runner(work: AccountWork, instance: dg.DagsterInstance) -> GraphRunner:
     return GraphRunner(defs, instance, Path(work.database))
 
 
-def run_accounts_job(work: AccountWork) -> list[str]:
-    """The ad_accounts job (accounts and token health) into the shared file; the account ids."""
-    send_output_to(work.log_path)
+def shared_dagster_home(path: Path) -> Path:
+    """An empty Dagster home for one scenario's runs, as a deployment's DAGSTER_HOME.
+
+    A deployment has one instance (sqlite here, Postgres in production) that every run reads
+    and writes; what one run records there, the next one reads: the morning's token verdict,
+    the last report's job time, the account partitions. Emptied first, so a kept work
+    directory never lends a scenario the history of an earlier benchmark.
+    """
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    (path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    return path
+
+
+@contextlib.contextmanager
+def _instance(work: AccountWork) -> Iterator[dg.DagsterInstance]:
+    if work.dagster_home:
+        with dg.DagsterInstance.from_config(work.dagster_home) as shared:
+            yield shared
+        return
     with (
         tempfile.TemporaryDirectory() as home,
         dg.instance_for_test(temp_dir=home) as instance,
     ):
+        yield instance
+
+
+def run_accounts_job(work: AccountWork) -> list[str]:
+    """The ad_accounts job (accounts and token health) into the shared file; the account ids."""
+    send_output_to(work.log_path)
+    with _instance(work) as instance:
         return _runner(work, instance).accounts()
 
 
 @contextlib.contextmanager
 def _account_runner(work: AccountWork) -> Iterator[GraphRunner]:
-    with (
-        tempfile.TemporaryDirectory() as home,
-        dg.instance_for_test(temp_dir=home) as instance,
-    ):
-        # Each worker has its own Dagster instance: the partition that the ad_accounts run
-        # added to its own instance is added here, as that run would have added it.
-        instance.add_dynamic_partitions(account_partitions.name, [work.account_id])
+    with _instance(work) as instance:
+        if not work.dagster_home:
+            # A worker with its own Dagster instance: the partition that the ad_accounts run
+            # added to its own instance is added here, as that run would have added it.
+            instance.add_dynamic_partitions(account_partitions.name, [work.account_id])
         yield _runner(work, instance)
 
 

@@ -29,6 +29,7 @@ from benchmarks.graph_worker import (
     run_account,
     run_accounts_job,
     run_objects,
+    shared_dagster_home,
 )
 from benchmarks.sandbox_process import SandboxKnobs, sandbox_process
 from benchmarks.transform_load import TransformTask, fetch_sample, run_transform_load
@@ -238,6 +239,12 @@ def run_api_scenario(scenario: ApiScenario, workdir: Path, workers: int) -> dict
     with sandbox_process(knobs, log_path=log) as sandbox:
         base = AccountWork(database, sandbox.base_url, SANDBOX_TOKEN, "", first, last)
         if scenario.with_metadata:
+            # The morning's runs share one Dagster instance, as in a deployment: the objects
+            # and insights runs read what the runs before them recorded (the token verdict of
+            # the accounts run, the job time of the last report), which throwaway instances
+            # per worker would hide.
+            home = shared_dagster_home(workdir / f"{scenario.name}-dagster-home")
+            base = replace(base, dagster_home=str(home))
             before, started = sandbox.counters(), time.time()
             account_ids = _accounts(base, workdir / f"{scenario.name}-accounts.log")
         else:
