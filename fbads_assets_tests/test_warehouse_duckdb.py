@@ -11,6 +11,8 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from fbads_assets.partitions import ACCOUNT_DIMENSION, DATE_DIMENSION, account_partitions
@@ -455,3 +457,152 @@ def test_warehouse_resource_queries_with_parameters(instance, database):
         ["111", "2026-01-02"],
     )
     assert totals.to_dict("records") == [{"n": 4, "spend": 7.5}]
+
+
+# ---- Arrow tables, as the insights transforms hand them over ---------------------------------
+
+
+def as_arrow(frame: pd.DataFrame, dictionary: tuple[str, ...] = ("ad_id", "account_id")):
+    """``frame`` as an Arrow table whose ``dictionary`` columns are dictionary-encoded."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    for name in dictionary:
+        index = table.column_names.index(name)
+        table = table.set_column(index, name, pc.dictionary_encode(table[name]))
+    return table
+
+
+@dg.asset(name="ad_insights_daily", partitions_def=DATE_ACCOUNT)
+def arrow_insights_asset(context: dg.AssetExecutionContext) -> pa.Table:
+    build = BUILD.get("ad_insights_daily")
+    if callable(build):
+        return build(context)
+    return as_arrow(insights_rows(account_of(context), days_of(context)))
+
+
+@dg.asset(partitions_def=DATE_ACCOUNT)
+def arrow_reader(context: dg.AssetExecutionContext, ad_insights_daily: pa.Table) -> None:
+    BUILD["loaded"] = ad_insights_daily
+
+
+@dg.asset(
+    partitions_def=DATE_ACCOUNT,
+    ins={
+        "ad_insights_daily": dg.AssetIn(
+            metadata={"columns": ["ad_id", "date_start", "spend"], "rows_where": {"ad_id": "11101"}}
+        )
+    },
+)
+def selective_reader(context: dg.AssetExecutionContext, ad_insights_daily: pa.Table) -> None:
+    BUILD["loaded"] = ad_insights_daily
+
+
+def test_an_arrow_table_with_dictionary_columns_lands_like_the_frame(instance, database):
+    tags = range_tags("111", "2026-01-01", "2026-01-03")
+    write(instance, database, assets=[arrow_insights_asset], tags=tags)
+    from_arrow = rows(database)
+
+    write(instance, database, tags=tags)
+
+    assert len(from_arrow) == 6
+    pd.testing.assert_frame_equal(from_arrow, rows(database))
+
+
+def test_an_input_annotated_as_arrow_loads_the_range_in_arrow_types(instance, database):
+    write(instance, database, tags=range_tags("111", "2026-01-01", "2026-01-06"))
+
+    write(
+        instance,
+        database,
+        assets=[insights_asset, arrow_reader],
+        selection=[arrow_reader],
+        tags=range_tags("111", "2026-01-02", "2026-01-03"),
+    )
+
+    loaded = BUILD["loaded"]
+    assert isinstance(loaded, pa.Table)
+    assert loaded.column_names == AD_INSIGHTS_DAILY.column_names
+    assert loaded.schema.field("date_start").type == pa.date32()
+    assert loaded.schema.field("spend").type == pa.float64()  # DECIMAL(18, 2) in the file
+    assert sorted(set(loaded["date_start"].to_pylist())) == [
+        dt.date(2026, 1, 2),
+        dt.date(2026, 1, 3),
+    ]
+    assert sorted(loaded["spend"].to_pylist()) == [1.25, 1.25, 2.5, 2.5]
+
+
+def test_an_input_reads_only_the_columns_and_rows_its_metadata_names(instance, database):
+    write(instance, database, tags=range_tags("111", "2026-01-01", "2026-01-03"))
+
+    write(
+        instance,
+        database,
+        assets=[insights_asset, selective_reader],
+        selection=[selective_reader],
+        tags=range_tags("111", "2026-01-01", "2026-01-03"),
+    )
+
+    loaded = BUILD["loaded"]
+    assert loaded.column_names == ["ad_id", "date_start", "spend"]
+    assert loaded["ad_id"].to_pylist() == ["11101"] * 3
+
+
+def test_an_input_asking_for_a_column_the_table_lacks_names_it(instance, database):
+    @dg.asset(
+        name="selective_reader",
+        partitions_def=DATE_ACCOUNT,
+        ins={"ad_insights_daily": dg.AssetIn(metadata={"columns": ["ad_id", "purchases"]})},
+    )
+    def misnamed_reader(context: dg.AssetExecutionContext, ad_insights_daily: pa.Table) -> None:
+        BUILD["loaded"] = ad_insights_daily
+
+    write(instance, database, partition_key=str(key("111", "2026-01-04")))
+    result = write(
+        instance,
+        database,
+        assets=[insights_asset, misnamed_reader],
+        selection=[misnamed_reader],
+        raise_on_error=False,
+        partition_key=str(key("111", "2026-01-04")),
+    )
+
+    assert "asks for purchases, which ad_insights_daily does not have" in failure_text(result)
+
+
+def test_duplicate_keys_in_an_arrow_table_are_refused(instance, database):
+    # Two dictionary entries with the same text: the rows share a key although their
+    # dictionary indices differ.
+    def doubled(c: dg.AssetExecutionContext) -> pa.Table:
+        frame = insights_rows(account_of(c), days_of(c)).iloc[:1]
+        table = pa.Table.from_pandas(pd.concat([frame, frame]), preserve_index=False)
+        ad_ids = pa.DictionaryArray.from_arrays(pa.array([0, 1], pa.int32()), ["1111", "1111"])
+        return table.set_column(table.column_names.index("ad_id"), "ad_id", ad_ids)
+
+    BUILD["ad_insights_daily"] = doubled
+    result = write(
+        instance,
+        database,
+        assets=[arrow_insights_asset],
+        raise_on_error=False,
+        partition_key=str(key("111", "2026-01-04")),
+    )
+
+    text = failure_text(result)
+    assert "2 rows that share a primary key (ad_id, date_start)" in text
+    assert "ad_id=1111" in text and "date_start=2026-01-04" in text
+    assert not DuckDBWarehouse(database=database).table_exists("ad_insights_daily")
+
+
+def test_arrow_rows_outside_the_slice_are_refused(instance, database):
+    BUILD["ad_insights_daily"] = lambda c: as_arrow(
+        insights_rows(account_of(c), [dt.date(2026, 1, 9)])
+    )
+
+    result = write(
+        instance,
+        database,
+        assets=[arrow_insights_asset],
+        raise_on_error=False,
+        partition_key=str(key("111", "2026-01-04")),
+    )
+
+    assert "2026-01-09, outside the partition range" in failure_text(result)

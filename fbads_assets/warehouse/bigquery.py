@@ -38,6 +38,7 @@ from typing import Any
 import dagster as dg
 import google.auth
 import pandas as pd
+import pyarrow as pa
 from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler
 from dagster_gcp.bigquery.io_manager import BigQueryClient, BigQueryIOManager
 from dagster_gcp_pandas import BigQueryPandasTypeHandler
@@ -47,11 +48,17 @@ from pydantic import Field
 
 from fbads_assets.settings import DEFAULT_DATASET
 from fbads_assets.warehouse.frames import (
+    InputSelection,
+    arrow_schema,
     check_columns,
+    check_primary_key,
     check_rows_in_slice,
     conform_dtypes,
     empty_frame,
+    frame_from_arrow,
+    input_selection,
     output_metadata,
+    wants_arrow,
 )
 from fbads_assets.warehouse.slices import TableSlice, read_slice_for, slice_for, table_for
 from fbads_assets.warehouse.tables import BIGQUERY_TYPES, TABLES, Table
@@ -366,18 +373,22 @@ class _AtomicBigQueryDbIOManager(DbIOManager):
         return bigquery.Client(project=self._settings.project, location=self._settings.location)
 
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
-        if not (self._ours(context) and isinstance(obj, pd.DataFrame)):
+        if not (self._ours(context) and isinstance(obj, pd.DataFrame | pa.Table)):
             super().handle_output(context, obj)
             return
         table_slice = slice_for(context)
         check_columns(obj, table_slice.table)
         check_rows_in_slice(obj, table_slice)
+        check_primary_key(obj, table_slice.table)
+        # The load job takes a frame (frame_for_load). Known cost: a large Arrow table (the
+        # conversions long form) becomes Python objects here, which DuckDB's writer avoids.
+        frame = frame_from_arrow(obj, table_slice.table) if isinstance(obj, pa.Table) else obj
         project, dataset = self._settings.project, self._dataset()
         ref = f"{project}.{dataset}.{table_slice.table.name}"
         with explain_forbidden(f"writing {ref}", project, dataset):
-            self._write(context, table_slice, ref, obj)
+            self._write(context, table_slice, ref, frame)
         context.add_output_metadata(
-            output_metadata(context, ref, table_slice.table, len(obj), "bigquery")
+            output_metadata(context, ref, table_slice.table, len(frame), "bigquery")
         )
 
     def _write(self, context, table_slice: TableSlice, ref: str, frame: pd.DataFrame) -> None:
@@ -409,35 +420,54 @@ class _AtomicBigQueryDbIOManager(DbIOManager):
         if not self._ours(context):
             return super().load_input(context)
         table = table_for(context.asset_key)
+        wanted = input_selection(context, table)
+        frame = self._load_frame(context, table, wanted)
+        if wants_arrow(context):
+            return pa.Table.from_pandas(frame, preserve_index=False).cast(
+                arrow_schema(table, wanted.columns)
+            )
+        return frame
+
+    def _load_frame(
+        self, context: dg.InputContext, table: Table, wanted: InputSelection
+    ) -> pd.DataFrame:
+        empty = empty_frame(table)[wanted.columns]
         if context.has_asset_partitions and not context.asset_partition_keys:
-            return empty_frame(table)
+            return empty
         table_slice = read_slice_for(context)
         project, dataset = self._settings.project, self._dataset()
         ref = f"{project}.{dataset}.{table.name}"
+        conditions = [slice_predicate(table_slice)] + [
+            f"{column} = {string_literal(str(value))}"
+            for column, value in wanted.rows_where.items()
+        ]
         sql = (
-            f"SELECT {', '.join(table.column_names)} FROM `{ref}`\n"
-            f"WHERE {slice_predicate(table_slice)}\nORDER BY {', '.join(table.primary_key)}"
+            f"SELECT {', '.join(wanted.columns)} FROM `{ref}`\n"
+            f"WHERE {' AND '.join(conditions)}\nORDER BY {', '.join(table.primary_key)}"
         )
         with explain_forbidden(f"reading {ref}", project, dataset):
             try:
                 frame = self._client().query(sql).result().to_dataframe()
             except NotFound:
                 # Downstream of a partition that was never written: nothing to read yet.
-                return empty_frame(table)
-        return conform_loaded(frame, table)
+                return empty
+        return conform_loaded(frame, table, wanted.columns)
 
 
-def conform_loaded(frame: pd.DataFrame, table: Table) -> pd.DataFrame:
+def conform_loaded(
+    frame: pd.DataFrame, table: Table, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
     """BigQuery's dtypes (dbdate, Decimal objects) → the frames the transforms use."""
     frame = frame.rename(columns=str.lower)
-    for column in table.columns:
+    names = list(columns or table.column_names)
+    for column in (table.column(name) for name in names):
         if column.type == "money":
             frame[column.name] = frame[column.name].map(
                 lambda v: float(v) if isinstance(v, Decimal) else v
             )
         elif column.type == "date":
             frame[column.name] = pd.to_datetime(frame[column.name].astype(object))
-    return conform_dtypes(frame, table)
+    return conform_dtypes(frame, table, names)
 
 
 class BigQueryWarehouseIOManager(BigQueryIOManager):

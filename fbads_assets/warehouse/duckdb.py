@@ -27,6 +27,7 @@ import dagster as dg
 import duckdb
 import filelock
 import pandas as pd
+import pyarrow as pa
 from dagster._core.storage.db_io_manager import (
     DbClient,
     DbIOManager,
@@ -37,12 +38,17 @@ from dagster_duckdb import DuckDBIOManager
 from pydantic import Field
 
 from fbads_assets.warehouse.frames import (
+    Frame,
+    arrow_schema,
     check_columns,
     check_primary_key,
     check_rows_in_slice,
     conform_dtypes,
     empty_frame,
+    empty_table,
+    input_selection,
     output_metadata,
+    wants_arrow,
 )
 from fbads_assets.warehouse.slices import TableSlice, read_slice_for, slice_for, table_for
 from fbads_assets.warehouse.tables import DUCKDB_TYPES, Table
@@ -197,9 +203,10 @@ def slice_where(table_slice: TableSlice) -> tuple[str, list[Any]]:
 
 
 def insert_frame(
-    connection: duckdb.DuckDBPyConnection, ref: str, table: Table, frame: pd.DataFrame
+    connection: duckdb.DuckDBPyConnection, ref: str, table: Table, frame: Frame
 ) -> None:
-    """INSERT ... SELECT from the frame, registered zero-copy, cast to the table's types."""
+    """INSERT ... SELECT from the frame or Arrow table, registered zero-copy, cast to the
+    table's types (Arrow dictionary columns are read as their texts)."""
     names = ", ".join(table.column_names)
     casts = ", ".join(f"CAST({c.name} AS {DUCKDB_TYPES[c.type]})" for c in table.columns)
     connection.register(_INCOMING_VIEW, frame)
@@ -210,11 +217,12 @@ def insert_frame(
 
 
 def table_exists(connection: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    found = connection.execute(
+    # fetchall, not fetchone: a half-read result blocks the next statement on the connection.
+    (found,) = connection.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
         [schema, name],
-    ).fetchone()
-    return bool(found and found[0])
+    ).fetchall()
+    return bool(found[0])
 
 
 def _check_existing_columns(
@@ -292,42 +300,56 @@ class _TransactionalDuckDbClient(DbClient):
         return f"SELECT * FROM {table_slice.schema}.{table_slice.table}"
 
 
-class _FrameTypeHandler(DbTypeHandler[pd.DataFrame]):
-    """Inserts a frame that already passed the column and slice checks; loads a slice."""
+class _FrameTypeHandler(DbTypeHandler[Frame]):
+    """Inserts a frame or Arrow table that already passed the column and slice checks; loads a
+    slice as whichever of the two the input is annotated with."""
 
     def handle_output(
         self,
         context: dg.OutputContext,
         table_slice: DagsterTableSlice,
-        obj: pd.DataFrame,
+        obj: Frame,
         connection,
     ) -> Mapping[str, Any]:
         table = table_for(context.asset_key)
         ref = f"{table_slice.schema}.{table.name}"
-        if not obj.empty:
+        if len(obj):
             insert_frame(connection, ref, table, obj)
         return output_metadata(context, ref, table, len(obj), "duckdb")
 
     def load_input(
         self, context: dg.InputContext, table_slice: DagsterTableSlice, connection
-    ) -> pd.DataFrame:
+    ) -> Frame:
         table = table_for(context.asset_key)
+        as_arrow = wants_arrow(context)
+        wanted = input_selection(context, table)
+        empty: Frame = (
+            empty_table(table).select(wanted.columns)
+            if as_arrow
+            else empty_frame(table)[wanted.columns]
+        )
         if context.has_asset_partitions and not context.asset_partition_keys:
-            return empty_frame(table)
+            return empty
         if not table_exists(connection, table_slice.schema, table.name):
             # First run downstream of an empty or never-written partition: nothing to read.
-            return empty_frame(table)
+            return empty
         where, params = slice_where(read_slice_for(context))
-        frame = connection.execute(
-            f"SELECT {', '.join(table.column_names)} FROM {table_slice.schema}.{table.name} "
-            f"{where} ORDER BY {', '.join(table.primary_key)}",
-            params,
-        ).df()
-        return conform_dtypes(frame, table)
+        for column, value in wanted.rows_where.items():
+            where += f" AND {column} = ?" if where else f"WHERE {column} = ?"
+            params.append(value)
+        sql = (
+            f"SELECT {', '.join(wanted.columns)} FROM {table_slice.schema}.{table.name} "
+            f"{where} ORDER BY {', '.join(table.primary_key)}"
+        )
+        if as_arrow:
+            # DECIMAL money becomes float64, as in the frames; text stays Arrow, no objects.
+            loaded = connection.sql(sql, params=params).to_arrow_table()
+            return loaded.cast(arrow_schema(table, wanted.columns))
+        return conform_dtypes(connection.execute(sql, params).df(), table, wanted.columns)
 
     @property
     def supported_types(self) -> Sequence[type[object]]:
-        return [pd.DataFrame]
+        return [pd.DataFrame, pa.Table]
 
 
 class _AtomicDbIOManager(DbIOManager):
@@ -342,7 +364,7 @@ class _AtomicDbIOManager(DbIOManager):
         return DagsterTableSlice(table=table.name, schema=schema, database=self._database)
 
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
-        if not isinstance(obj, pd.DataFrame):
+        if not isinstance(obj, pd.DataFrame | pa.Table):
             super().handle_output(context, obj)  # raises the stock "no handler for type" error
             return
 
