@@ -470,3 +470,28 @@ def test_with_an_app_secret_every_call_carries_appsecret_proof():
             without.list_ad_accounts(["id"])
     assert caught.value.code == 100 and "appsecret_proof" in str(caught.value)
     assert without.stats.total_calls == 1
+
+
+@pytest.mark.parametrize("use_async", [True, False], ids=["async", "sync"])
+def test_keep_rows_sees_each_page_as_it_arrives_and_its_output_is_the_result(sb, use_async):
+    account = first_account(sb)
+    expected = ad_insights(make_client(sb), account, use_async=use_async).rows
+    pages: list[int] = []
+
+    def keep(page: list[dict]) -> list[tuple]:
+        pages.append(len(page))
+        return [(row["ad_id"], row["date_start"], row["spend"]) for row in page]
+
+    result = make_client(sb, page_size=10).insights(
+        account,
+        SINCE,
+        UNTIL,
+        level="ad",
+        fields=INSIGHTS_FIELDS,
+        action_attribution_windows=WINDOWS,
+        use_async=use_async,
+        keep_rows=keep,
+    )
+
+    assert len(pages) > 1 and max(pages) <= 10
+    assert sorted(result.rows) == row_keys(expected)

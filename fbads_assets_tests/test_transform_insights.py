@@ -20,6 +20,7 @@ from fbads_assets.transform.insights import (
     conversions_daily_frame,
     insights_daily_frame,
     raw_frame,
+    raw_rows,
     rows_as_redacted_json,
 )
 from fbads_assets.warehouse.frames import PANDAS_DTYPES
@@ -376,3 +377,19 @@ def test_money_of_mixed_currencies_is_rounded_per_row():
     assert daily.loc["21", "spend"] == 100.0
     assert conversions.loc["11", "action_value"] == 3.33
     assert conversions.loc["21", "action_value"] == 8.0
+
+
+def test_raw_rows_kept_page_by_page_make_the_same_raw_frame_as_dicts():
+    rows = [
+        insights_row(ad, day, actions=[action("lead", "1")])
+        for ad in ("12", "11")
+        for day in ("2026-11-02", "2026-11-01")
+    ]
+    pages = [rows[:3], rows[3:]]
+
+    kept = [row for page in pages for row in raw_rows(page)]
+
+    pd.testing.assert_frame_equal(
+        raw_frame("1", kept, fingerprint="fp-test", api_version="v26.0", fetched_at=FETCHED_AT),
+        to_raw(rows),
+    )

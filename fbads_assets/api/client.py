@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from fbads_assets.api import validation
@@ -272,10 +272,13 @@ class MarketingApiClient:
         *,
         endpoint: str,
         account_id: str | None = None,
-    ) -> list[dict]:
-        rows: list[dict] = []
+        keep: Callable[[list[dict]], list] | None = None,
+    ) -> list:
+        """Every page's rows; through ``keep`` page by page if given, so only one page of
+        dicts is alive at a time."""
+        rows: list = []
         for page in self.pages(path, params, endpoint=endpoint, account_id=account_id):
-            rows.extend(page)
+            rows.extend(page if keep is None else keep(page))
         self.stats.add("rows", len(rows))
         return rows
 
@@ -362,11 +365,13 @@ class MarketingApiClient:
         breakdowns: list[str] | None = None,
         use_async: bool = True,
         previous: ReportTiming | None = None,
+        keep_rows: Callable[[list[dict]], list] | None = None,
     ) -> InsightsResult:
         """Insights rows of one account for ``since..until`` (both inclusive).
 
         ``previous``: how long the last report of the same kind took (its ``job_seconds``,
         ``fingerprint`` and days); the first status read then waits about that long.
+        ``keep_rows``: applied to each page of rows as it arrives; the result holds its output.
         """
         request = InsightsRequest(
             account_id=account_id,
@@ -381,6 +386,7 @@ class MarketingApiClient:
             breakdowns=tuple(breakdowns) if breakdowns else None,
             use_async=use_async,
             previous=previous,
+            keep_rows=keep_rows,
         )
         return self.insights_many([request])[0]
 

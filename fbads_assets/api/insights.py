@@ -26,6 +26,7 @@ import datetime as dt
 import hashlib
 import json
 from collections import Counter, defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -96,6 +97,9 @@ class InsightsRequest:
     use_async: bool = True
     # When to read a job's status first; not part of what is asked.
     previous: ReportTiming | None = dataclasses.field(default=None, compare=False)
+    # Each page's rows pass through this as they arrive (e.g. into JSON text), so a long range
+    # is held in the caller's compact form rather than as dicts; not part of what is asked.
+    keep_rows: Callable[[list[dict]], list] | None = dataclasses.field(default=None, compare=False)
 
     @property
     def days(self) -> int:
@@ -144,7 +148,8 @@ class InsightsRequest:
 
 @dataclass(frozen=True)
 class InsightsResult:
-    rows: list[dict]
+    # The API's rows as dicts, or whatever the request's keep_rows made of them.
+    rows: list
     fingerprint: str
     api_version: str
     jobs: int
@@ -205,7 +210,7 @@ class InsightsRunner:
     def __init__(self, client: MarketingApiClient) -> None:
         self.client = client
         self.requests: list[InsightsRequest] = []
-        self.rows: dict[int, list[tuple[dt.date, list[dict]]]] = defaultdict(list)
+        self.rows: dict[int, list[tuple[dt.date, list]]] = defaultdict(list)
         self.jobs: Counter[int] = Counter()
         self.job_seconds: dict[int, float] = {}
         self.pending: deque[_Slice] = deque()
@@ -243,6 +248,7 @@ class InsightsRunner:
                 params,
                 endpoint="insights",
                 account_id=request.account_id,
+                keep=request.keep_rows,
             )
         except MarketingApiError as error:
             for half in self._split_or_raise(piece, error):
@@ -334,7 +340,11 @@ class InsightsRunner:
         account = self._account(piece)
         try:
             rows = self.client.read_all(
-                (str(piece.job_id), "insights"), {}, endpoint="insights", account_id=account
+                (str(piece.job_id), "insights"),
+                {},
+                endpoint="insights",
+                account_id=account,
+                keep=self.requests[piece.index].keep_rows,
             )
         except MarketingApiError as error:
             self.pending.extend(self._split_or_raise(piece, error))

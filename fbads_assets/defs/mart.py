@@ -4,13 +4,19 @@ import os
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
 from pydantic import Field
 
 from fbads_assets.defs.common import MART_GROUP, WAREHOUSE_KINDS, table_metadata
 from fbads_assets.defs.insights import INSIGHTS_ASSET_ARGS
 from fbads_assets.defs.metadata import add_per_day_metadata, delivery_totals, preview
 from fbads_assets.partitions import run_scope
-from fbads_assets.transform.mart import DEFAULT_CONVERSION_ACTION_TYPES, campaign_daily_frame
+from fbads_assets.transform.insights import DEFAULT_WINDOW
+from fbads_assets.transform.mart import (
+    CONVERSION_COLUMNS,
+    DEFAULT_CONVERSION_ACTION_TYPES,
+    campaign_daily_frame,
+)
 
 
 def default_conversion_action_types() -> list[str]:
@@ -35,13 +41,23 @@ class CampaignDailyConfig(dg.Config):
     group_name=MART_GROUP,
     kinds=WAREHOUSE_KINDS,
     metadata=table_metadata("facebook_ads_campaign_daily"),
+    ins={
+        # Only the default window's rows and the columns the mart reads: a fraction of the long
+        # table, read inside the warehouse instead of in this process.
+        "ad_conversions_daily": dg.AssetIn(
+            metadata={
+                "columns": list(CONVERSION_COLUMNS),
+                "rows_where": {"attribution_window": DEFAULT_WINDOW},
+            }
+        )
+    },
     **INSIGHTS_ASSET_ARGS,
 )
 def facebook_ads_campaign_daily(
     context: dg.AssetExecutionContext,
     config: CampaignDailyConfig,
-    ad_insights_daily: pd.DataFrame,
-    ad_conversions_daily: pd.DataFrame,
+    ad_insights_daily: pa.Table,
+    ad_conversions_daily: pa.Table,
 ) -> pd.DataFrame:
     """Per campaign and day: impressions, clicks, spend, conversions, value, CTR, CPC, CPM, ROAS."""
     account_id, dates = run_scope(context.partition_keys)

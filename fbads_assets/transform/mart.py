@@ -12,29 +12,43 @@ from collections.abc import Sequence
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from fbads_assets.transform.frames import conform
 from fbads_assets.transform.insights import DEFAULT_WINDOW
 from fbads_assets.transform.money import minor_unit_digits_sql
+from fbads_assets.warehouse.frames import Frame
 from fbads_assets.warehouse.tables import CAMPAIGN_DAILY
 
 # What "conversions" means unless configured otherwise: purchases and leads, the outcomes of
 # sales and lead-generation campaigns. Counted under each ad set's own (default) attribution
 # setting, as Ads Manager shows them.
 DEFAULT_CONVERSION_ACTION_TYPES = ("purchase", "lead")
+# The columns of AD_CONVERSIONS_DAILY the mart reads.
+CONVERSION_COLUMNS = (
+    "campaign_id",
+    "date_start",
+    "action_type",
+    "attribution_window",
+    "actions",
+    "action_value",
+)
 
 
 def campaign_daily_frame(
-    daily: pd.DataFrame,
-    conversions: pd.DataFrame,
+    daily: Frame,
+    conversions: Frame,
     conversion_action_types: Sequence[str] = DEFAULT_CONVERSION_ACTION_TYPES,
 ) -> pd.DataFrame:
-    """CAMPAIGN_DAILY from AD_INSIGHTS_DAILY and AD_CONVERSIONS_DAILY frames.
+    """CAMPAIGN_DAILY from AD_INSIGHTS_DAILY and AD_CONVERSIONS_DAILY frames or Arrow tables.
+
+    ``conversions`` needs only campaign_id, date_start, action_type, attribution_window,
+    actions and action_value, and only the default window's rows count.
 
     A campaign-day with delivery but none of the conversion action types has 0 conversions
     and 0 conversion_value. Ratios are null where their divisor is 0.
     """
-    if daily.empty:
+    if not len(daily):
         return conform(pd.DataFrame(), CAMPAIGN_DAILY)
     digits = minor_unit_digits_sql("currency")
     sql = f"""
@@ -80,10 +94,12 @@ def campaign_daily_frame(
     return conform(frame, CAMPAIGN_DAILY, currency=frame["currency"])
 
 
-def _conversion_columns(conversions: pd.DataFrame) -> pd.DataFrame:
+def _conversion_columns(conversions: Frame) -> Frame:
+    columns = ["campaign_id", "date_start", "action_type", "attribution_window"]
+    if isinstance(conversions, pa.Table):
+        return conversions.select(list(CONVERSION_COLUMNS))
     # An empty conversions frame may arrive without columns (or with untyped object columns,
     # which DuckDB cannot infer a type for); give it the shape the query reads.
-    columns = ["campaign_id", "date_start", "action_type", "attribution_window"]
     if conversions.empty:
         return pd.DataFrame(
             {
