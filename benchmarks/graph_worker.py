@@ -3,8 +3,8 @@
 Each call below runs in a fresh worker process (the pool gives every account its own process,
 as Dagster's run launcher gives every run its own), so its peak RSS is the run's own. All
 workers write one shared DuckDB file, as a user's runs do; the warehouse's file lock makes
-them take turns, and that wait is part of the measured time. The daily scenario's workers
-also share one Dagster instance (``shared_dagster_home``), as a deployment's runs do.
+them take turns, and that wait is part of the measured time. A scenario's workers also share
+one Dagster instance (``shared_dagster_home``), as a deployment's runs do.
 """
 
 from __future__ import annotations

@@ -237,14 +237,15 @@ def run_api_scenario(scenario: ApiScenario, workdir: Path, workers: int) -> dict
     first, last = report_dates(scenario.days)
     log = workdir / f"{scenario.name}-sandbox.log"
     with sandbox_process(knobs, log_path=log) as sandbox:
-        base = AccountWork(database, sandbox.base_url, SANDBOX_TOKEN, "", first, last)
+        # Every run of a scenario shares one Dagster instance, as in a deployment: the objects
+        # and insights runs read what the runs before them recorded (the token verdict of the
+        # accounts run, the job time of the last report), which throwaway instances per worker
+        # would hide.
+        home = shared_dagster_home(workdir / f"{scenario.name}-dagster-home")
+        base = AccountWork(
+            database, sandbox.base_url, SANDBOX_TOKEN, "", first, last, dagster_home=str(home)
+        )
         if scenario.with_metadata:
-            # The morning's runs share one Dagster instance, as in a deployment: the objects
-            # and insights runs read what the runs before them recorded (the token verdict of
-            # the accounts run, the job time of the last report), which throwaway instances
-            # per worker would hide.
-            home = shared_dagster_home(workdir / f"{scenario.name}-dagster-home")
-            base = replace(base, dagster_home=str(home))
             before, started = sandbox.counters(), time.time()
             account_ids = _accounts(base, workdir / f"{scenario.name}-accounts.log")
         else:
@@ -397,6 +398,7 @@ def run_transform_scenario(scenario: TransformScenario, workdir: Path) -> dict[s
         "peak_rss_mb": round(report.peak_rss_mb, 1),
         "extraction_calls": 0,
         "overhead_calls": 0,
+        "load_s": round(report.load_s, 2),
         "parse_s": round(report.parse_s, 2),
         "write_s": round(report.write_s, 2),
         "typed_rows": report.typed_rows,

@@ -1,11 +1,12 @@
-"""Transform and load alone: the raw frame → typed frames → DuckDB IO manager writes.
+"""Transform and load alone: the raw frame → DuckDB → typed Arrow tables → DuckDB.
 
 No API call is timed here. One day of real ad-level rows is read from the sandbox once, then
 repeated over consecutive report dates until the raw frame holds the wanted number of rows:
 the rows are the sandbox's own JSON, only their dates differ. The timed part is what the
-insights job does with a range once the API has answered: parse raw into ad_insights_daily and
-ad_conversions_daily, and replace the range in all three tables through the project's IO
-manager (one transaction each, under the file lock).
+insights job does with a range once the API has answered, through the project's IO manager
+(one transaction each, under the file lock): replace the range in ad_insights_raw, read it back
+as Arrow as the typed assets do, parse it into ad_insights_daily and ad_conversions_daily, and
+replace the range in both.
 """
 
 from __future__ import annotations
@@ -19,13 +20,18 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
 
 from benchmarks.memory import peak_rss_mb, rss_mb, start_memory_guard
 from benchmarks.output import send_output_to
 from fbads_assets.api.client import MarketingApiClient
 from fbads_assets.defs.fields import ATTRIBUTION_WINDOWS, INSIGHTS_FIELDS
 from fbads_assets.partitions import account_partitions, date_account_partitions, partition_key
-from fbads_assets.transform.insights import conversions_daily_frame, insights_daily_frame, raw_frame
+from fbads_assets.transform.insights import (
+    conversions_daily_table,
+    insights_daily_table,
+    raw_frame,
+)
 from fbads_assets.warehouse.duckdb import DuckDBWarehouseIOManager
 
 
@@ -45,6 +51,7 @@ class TransformReport:
     rows: int
     days: int
     wall_s: float
+    load_s: float
     parse_s: float
     write_s: float
     typed_rows: int
@@ -111,29 +118,47 @@ def run_transform_load(task: TransformTask) -> TransformReport:
     with tempfile.TemporaryDirectory() as home, dg.instance_for_test(temp_dir=home) as instance:
         instance.add_dynamic_partitions(account_partitions.name, [task.account_id])
         io_manager = DuckDBWarehouseIOManager(database=task.database).create_io_manager(None)
+        contexts = {
+            name: _output_context(instance, name, task.account_id, first, last)
+            for name in ("ad_insights_raw", "ad_insights_daily", "ad_conversions_daily")
+        }
         started = time.perf_counter()
-        daily = insights_daily_frame(raw)
-        conversions = conversions_daily_frame(raw)
+        io_manager.handle_output(contexts["ad_insights_raw"], raw)
+        raw_written = time.perf_counter()
+        loaded = io_manager.load_input(_arrow_input_context(instance, contexts["ad_insights_raw"]))
+        raw_loaded = time.perf_counter()
+        daily = insights_daily_table(loaded)
+        conversions = conversions_daily_table(loaded)
         parsed = time.perf_counter()
-        for name, frame in (
-            ("ad_insights_raw", raw),
-            ("ad_insights_daily", daily),
-            ("ad_conversions_daily", conversions),
-        ):
-            context = _output_context(instance, name, task.account_id, first, last)
-            io_manager.handle_output(context, frame)
+        io_manager.handle_output(contexts["ad_insights_daily"], daily)
+        io_manager.handle_output(contexts["ad_conversions_daily"], conversions)
         finished = time.perf_counter()
     return TransformReport(
         rows=len(raw),
         days=(last - first).days + 1,
         wall_s=finished - started,
-        parse_s=parsed - started,
-        write_s=finished - parsed,
+        load_s=raw_loaded - raw_written,
+        parse_s=parsed - raw_loaded,
+        write_s=(raw_written - started) + (finished - parsed),
         typed_rows=len(daily),
         conversion_rows=len(conversions),
         baseline_rss_mb=baseline,
         peak_rss_mb=peak_rss_mb(),
         raw_frame_mb=raw_mb,
+    )
+
+
+def _arrow_input_context(
+    instance: dg.DagsterInstance, upstream: dg.OutputContext
+) -> dg.InputContext:
+    """The input context of a typed insights asset reading ``upstream``'s range as Arrow."""
+    return dg.build_input_context(
+        upstream_output=upstream,
+        asset_key=upstream.asset_key,
+        asset_partitions_def=date_account_partitions,
+        asset_partition_key_range=upstream.asset_partition_key_range,
+        dagster_type=dg.PythonObjectDagsterType(pa.Table),
+        instance=instance,
     )
 
 
