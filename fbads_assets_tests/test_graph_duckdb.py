@@ -148,13 +148,12 @@ def test_the_resync_picks_up_conversions_restated_after_the_first_pull(tmp_path)
 
 def test_reconciliation_fails_and_blocks_the_mart_when_a_row_goes_missing(runner, monkeypatch):
     accounts = runner.accounts()
-    real_raw_frame = insights_module.raw_frame
+    real_raw_table = insights_module.raw_table
 
     def drop_first_row(*args, **kwargs):
-        frame = real_raw_frame(*args, **kwargs)
-        return frame.iloc[1:].reset_index(drop=True)
+        return real_raw_table(*args, **kwargs).slice(1)
 
-    monkeypatch.setattr(insights_module, "raw_frame", drop_first_row)
+    monkeypatch.setattr(insights_module, "raw_table", drop_first_row)
     day = utc_today() - dt.timedelta(days=5)
     result = runner.insights(accounts[0], day, day, raise_on_error=False)
 

@@ -277,9 +277,11 @@ class MarketingApiClient:
         """Every page's rows; through ``keep`` page by page if given, so only one page of
         dicts is alive at a time."""
         rows: list = []
+        count = 0
         for page in self.pages(path, params, endpoint=endpoint, account_id=account_id):
+            count += len(page)
             rows.extend(page if keep is None else keep(page))
-        self.stats.add("rows", len(rows))
+        self.stats.add("rows", count)
         return rows
 
     # -- accounts and objects -------------------------------------------------------------------

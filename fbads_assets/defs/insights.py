@@ -33,8 +33,8 @@ from fbads_assets.resources import FacebookAdsResource
 from fbads_assets.transform.insights import (
     conversions_daily_table,
     insights_daily_table,
-    raw_frame,
     raw_rows,
+    raw_table,
 )
 
 RECONCILIATION_CHECK = "reconciles_with_account_totals"
@@ -90,11 +90,11 @@ def ad_insights_raw(context: dg.AssetExecutionContext, facebook: FacebookAdsReso
         time_increment=1,
         # The first status read waits about as long as the last such report took.
         previous=previous_report(context.instance, account_id, dates),
-        # Each page becomes redacted JSON text as it arrives: a year of rows held as dicts
-        # would cost several times the raw table's size.
+        # Each page becomes Arrow (redacted JSON text) as it arrives: a year of rows held as
+        # dicts would cost several times the raw table's size.
         keep_rows=raw_rows,
     )
-    raw = raw_frame(
+    raw = raw_table(
         account_id,
         report.rows,
         fingerprint=report.fingerprint,
@@ -131,7 +131,7 @@ def ad_insights_raw(context: dg.AssetExecutionContext, facebook: FacebookAdsReso
         "range_rows": len(raw),
         "request_fingerprint": report.fingerprint,
         "api_version": report.api_version,
-        "preview": preview(raw.drop(columns=["row_json"])),
+        "preview": preview(raw.drop_columns(["row_json"])),
         **report_timing_metadata(report),
         **cost_metadata(client),
     }

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple, cast
+from typing import cast
 
 import duckdb
 import numpy as np
@@ -20,7 +20,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fbads_assets.api.redaction import redact_obj, registered_secrets
-from fbads_assets.transform.frames import conform
 from fbads_assets.transform.money import minor_unit_digits, minor_unit_digits_sql
 from fbads_assets.transform.objects import account_id_digits
 from fbads_assets.warehouse.frames import (
@@ -68,62 +67,103 @@ _ACTION_STATS = {"action_type": "VARCHAR", "value": "VARCHAR"} | {
 }
 
 
-class RawRow(NamedTuple):
-    """One API row as the raw table keeps it: its redacted JSON and the two keys raw copies out."""
+# What the client keeps of each page for the raw table: the two keys raw copies out of the row
+# and the row itself as redacted JSON.
+RAW_PAGE_SCHEMA = pa.schema(
+    [("date_start", pa.string()), ("ad_id", pa.string()), ("row_json", pa.string())]
+)
 
-    date_start: str | None
-    ad_id: str | None
-    json: str
 
+def raw_rows(page: Sequence[Mapping]) -> list[pa.RecordBatch]:
+    """A page of API rows as one Arrow batch of ``RAW_PAGE_SCHEMA``, for ``keep_rows``.
 
-def raw_rows(page: Sequence[Mapping]) -> list[RawRow]:
-    """A page of API rows as ``RawRow``s, for the client's ``keep_rows``.
-
-    A row as Python dicts and lists costs several times its JSON text; turning each page into
-    text as it arrives keeps a year's range at about the size of its raw table.
+    A row as Python dicts and lists costs several times its JSON text, and a Python string per
+    row still costs more than Arrow's one buffer: turning each page into Arrow as it arrives
+    keeps a year's range at about the size of its raw table, with one page of dicts alive.
     """
-    texts = rows_as_redacted_json(page)
     return [
-        RawRow(row.get("date_start"), row.get("ad_id"), text)
-        for row, text in zip(page, texts, strict=True)
+        pa.RecordBatch.from_arrays(
+            [
+                pa.array([row.get("date_start") for row in page], pa.string()),
+                pa.array([row.get("ad_id") for row in page], pa.string()),
+                pa.array(rows_as_redacted_json(page), pa.string()),
+            ],
+            schema=RAW_PAGE_SCHEMA,
+        )
     ]
+
+
+def raw_table(
+    account_id: str,
+    rows: Sequence[Mapping] | Sequence[pa.RecordBatch],
+    *,
+    fingerprint: str,
+    api_version: str,
+    fetched_at: dt.datetime,
+) -> pa.Table:
+    """AD_INSIGHTS_RAW as Arrow: one row per API row, as redacted JSON.
+
+    ``rows`` are the API's dicts or, from a client given ``keep_rows=raw_rows``, its batches.
+    row_index numbers the rows of each report date in ad_id order, so re-fetching the same
+    day gives the same keys whatever order the API paged them in. The rows stay in the order
+    they came: sorting would copy every row's JSON once more.
+    """
+    batches = _as_batches(rows)
+    pages = pa.Table.from_batches(batches, schema=RAW_PAGE_SCHEMA)
+    count = pages.num_rows
+    same = np.zeros(count, dtype=np.int32)
+    columns = {
+        "account_id": pa.DictionaryArray.from_arrays(same, [account_id_digits(account_id)]),
+        "date_start": pages["date_start"].cast(pa.date32()),
+        "row_index": pa.array(_row_index(pages), pa.int64()),
+        "ad_id": pages["ad_id"],
+        "row_json": pages["row_json"],
+        "request_fingerprint": pa.DictionaryArray.from_arrays(same, [fingerprint]),
+        "api_version": pa.DictionaryArray.from_arrays(same, [api_version]),
+        "fetched_at": pa.array(
+            np.full(count, np.datetime64(fetched_at.astimezone(dt.UTC).replace(tzinfo=None), "us")),
+            ARROW_TYPES["timestamp"],
+        ),
+    }
+    return pa.table(columns)
 
 
 def raw_frame(
     account_id: str,
-    rows: Sequence[Mapping] | Sequence[RawRow],
+    rows: Sequence[Mapping] | Sequence[pa.RecordBatch],
     *,
     fingerprint: str,
     api_version: str,
     fetched_at: dt.datetime,
 ) -> pd.DataFrame:
-    """AD_INSIGHTS_RAW: one row per API row, as redacted JSON, in a stable order.
-
-    ``rows`` are the API's dicts or, from a client given ``keep_rows=raw_rows``, ``RawRow``s.
-    row_index numbers the rows of each report date in ad_id order, so re-fetching the same
-    day gives the same keys whatever order the API paged them in.
-    """
-    ordered = sorted(_as_raw_rows(rows), key=lambda row: (row.date_start or "", row.ad_id or ""))
-    frame = pd.DataFrame(
-        {
-            "account_id": account_id_digits(account_id),
-            "date_start": [row.date_start for row in ordered],
-            "ad_id": [row.ad_id for row in ordered],
-            "row_json": [row.json for row in ordered],
-            "request_fingerprint": fingerprint,
-            "api_version": api_version,
-            "fetched_at": fetched_at,
-        },
-        index=pd.RangeIndex(len(ordered)),
+    """``raw_table`` as a pandas frame, ordered by report date and row_index."""
+    table = raw_table(
+        account_id, rows, fingerprint=fingerprint, api_version=api_version, fetched_at=fetched_at
     )
-    frame["row_index"] = frame.groupby("date_start", sort=False).cumcount()
-    return conform(frame, AD_INSIGHTS_RAW)
+    frame = frame_from_arrow(table, AD_INSIGHTS_RAW)
+    return frame.sort_values(["date_start", "row_index"], ignore_index=True)
 
 
-def _as_raw_rows(rows: Sequence[Mapping] | Sequence[RawRow]) -> list[RawRow]:
-    if all(isinstance(row, RawRow) for row in rows):
-        return cast(list[RawRow], list(rows))
-    return raw_rows(cast(Sequence[Mapping], rows))
+def _as_batches(rows: Sequence[Mapping] | Sequence[pa.RecordBatch]) -> list[pa.RecordBatch]:
+    if all(isinstance(row, pa.RecordBatch) for row in rows):
+        return cast(list[pa.RecordBatch], list(rows))
+    return raw_rows(cast(Sequence[Mapping], rows)) if rows else []
+
+
+def _row_index(pages: pa.Table) -> np.ndarray:
+    """Each row's place among its report date's rows in ad_id order (a missing id first)."""
+    order = pc.sort_indices(
+        pages.select(["date_start", "ad_id"]),
+        sort_keys=[("date_start", "ascending", "at_start"), ("ad_id", "ascending", "at_start")],
+    ).to_numpy()
+    dates = pc.dictionary_encode(pages["date_start"].take(order).combine_chunks()).indices
+    codes = dates.to_numpy(zero_copy_only=False)
+    positions = np.arange(len(order))
+    starts = np.r_[True, codes[1:] != codes[:-1]] if len(order) else np.zeros(0, dtype=bool)
+    first_of_day = np.maximum.accumulate(np.where(starts, positions, 0))
+    row_index = np.empty(len(order), dtype=np.int64)
+    row_index[order] = positions - first_of_day
+    return row_index
 
 
 def rows_as_redacted_json(rows: Sequence[Mapping], chunk_size: int = 5_000) -> list[str]:
