@@ -59,6 +59,8 @@ DEFAULT_SCHEMA = "facebook_ads"
 LOCK_TIMEOUT_SECONDS = 600
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _INCOMING_VIEW = "fbads_incoming_frame"
+# Rows per Arrow batch when a slice is loaded as Arrow.
+ARROW_BATCH_ROWS = 100_000
 
 
 class WarehouseFileError(RuntimeError):
@@ -337,15 +339,17 @@ class _FrameTypeHandler(DbTypeHandler[Frame]):
         for column, value in wanted.rows_where.items():
             where += f" AND {column} = ?" if where else f"WHERE {column} = ?"
             params.append(value)
-        sql = (
-            f"SELECT {', '.join(wanted.columns)} FROM {table_slice.schema}.{table.name} "
-            f"{where} ORDER BY {', '.join(table.primary_key)}"
+        select = (
+            f"SELECT {', '.join(wanted.columns)} FROM {table_slice.schema}.{table.name} {where}"
         )
         if as_arrow:
-            # DECIMAL money becomes float64, as in the frames; text stays Arrow, no objects.
-            loaded = connection.sql(sql, params=params).to_arrow_table()
-            return loaded.cast(arrow_schema(table, wanted.columns))
-        return conform_dtypes(connection.execute(sql, params).df(), table, wanted.columns)
+            # Streamed into Arrow batch by batch and in storage order: sorting a range of raw
+            # JSON, or materialising DuckDB's result before converting it, would hold the
+            # range twice. DECIMAL money becomes float64, as in the frames.
+            reader = connection.sql(select, params=params).to_arrow_reader(ARROW_BATCH_ROWS)
+            return reader.read_all().cast(arrow_schema(table, wanted.columns))
+        ordered = f"{select} ORDER BY {', '.join(table.primary_key)}"
+        return conform_dtypes(connection.execute(ordered, params).df(), table, wanted.columns)
 
     @property
     def supported_types(self) -> Sequence[type[object]]:
