@@ -1,9 +1,11 @@
-"""Insights rows → the raw landing frame → typed daily metrics and long-form conversions.
+"""Insights rows → the raw landing table → typed daily metrics and long-form conversions.
 
-``raw_frame`` keeps each API row as redacted JSON text, so the typed tables can be rebuilt
-from the warehouse alone, without another API call. ``insights_daily_frame`` and
-``conversions_daily_frame`` parse that JSON inside an in-memory DuckDB: a million rows parse
-in seconds there, where row-wise Python takes minutes.
+``raw_table`` keeps each API row as redacted JSON text, so the typed tables can be rebuilt
+from the warehouse alone, without another API call. ``insights_daily_table`` and
+``conversions_daily_table`` parse that JSON inside an in-memory DuckDB and return Arrow: a
+million rows parse in seconds there, where row-wise Python takes minutes, and no value of a
+range becomes a Python object. The ``*_frame`` functions are pandas views of the same, for
+tests and analyses.
 """
 
 from __future__ import annotations
