@@ -496,6 +496,18 @@ def selective_reader(context: dg.AssetExecutionContext, ad_insights_daily: pa.Ta
     BUILD["loaded"] = ad_insights_daily
 
 
+def read_through(reader, instance, database, first: str, last: str):
+    """What ``reader`` loads of account 111's ``first..last`` through the IO manager."""
+    write(
+        instance,
+        database,
+        assets=[insights_asset, reader],
+        selection=[reader],
+        tags=range_tags("111", first, last),
+    )
+    return BUILD["loaded"]
+
+
 def test_an_arrow_table_with_dictionary_columns_lands_like_the_frame(instance, database):
     tags = range_tags("111", "2026-01-01", "2026-01-03")
     write(instance, database, assets=[arrow_insights_asset], tags=tags)
@@ -510,15 +522,8 @@ def test_an_arrow_table_with_dictionary_columns_lands_like_the_frame(instance, d
 def test_an_input_annotated_as_arrow_loads_the_range_in_arrow_types(instance, database):
     write(instance, database, tags=range_tags("111", "2026-01-01", "2026-01-06"))
 
-    write(
-        instance,
-        database,
-        assets=[insights_asset, arrow_reader],
-        selection=[arrow_reader],
-        tags=range_tags("111", "2026-01-02", "2026-01-03"),
-    )
+    loaded = read_through(arrow_reader, instance, database, "2026-01-02", "2026-01-03")
 
-    loaded = BUILD["loaded"]
     assert isinstance(loaded, pa.Table)
     assert loaded.column_names == AD_INSIGHTS_DAILY.column_names
     assert loaded.schema.field("date_start").type == pa.date32()
@@ -533,15 +538,8 @@ def test_an_input_annotated_as_arrow_loads_the_range_in_arrow_types(instance, da
 def test_an_input_reads_only_the_columns_and_rows_its_metadata_names(instance, database):
     write(instance, database, tags=range_tags("111", "2026-01-01", "2026-01-03"))
 
-    write(
-        instance,
-        database,
-        assets=[insights_asset, selective_reader],
-        selection=[selective_reader],
-        tags=range_tags("111", "2026-01-01", "2026-01-03"),
-    )
+    loaded = read_through(selective_reader, instance, database, "2026-01-01", "2026-01-03")
 
-    loaded = BUILD["loaded"]
     assert loaded.column_names == ["ad_id", "date_start", "spend"]
     assert loaded["ad_id"].to_pylist() == ["11101"] * 3
 

@@ -365,7 +365,8 @@ _PARSED_ACTIONS_CTE = f"""
 _ACTION_ELEMENTS_SQL = f"""
     WITH {_PARSED_ACTIONS_CTE},
     paired AS (
-        SELECT raw_row, campaign_id, adset_id, account_currency, counts, counts.action_type AS action_type,
+        SELECT raw_row, campaign_id, adset_id, account_currency,
+               counts, counts.action_type AS action_type,
                list_filter(action_values, lambda v: v.action_type = counts.action_type)[1]
                    AS amounts
         FROM (SELECT *, unnest(actions) AS counts FROM parsed)
