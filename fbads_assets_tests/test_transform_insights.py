@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from fbads_assets.api.redaction import redact_obj, register_secret
+from fbads_assets.transform import insights as insights_module
 from fbads_assets.transform.insights import (
     ATTRIBUTION_WINDOW_KEYS,
     conversions_daily_frame,
@@ -392,4 +393,58 @@ def test_raw_rows_kept_page_by_page_make_the_same_raw_frame_as_dicts():
     pd.testing.assert_frame_equal(
         raw_frame("1", kept, fingerprint="fp-test", api_version="v26.0", fetched_at=FETCHED_AT),
         to_raw(rows),
+    )
+
+
+def test_conversions_are_the_same_whether_a_range_is_taken_in_one_slice_or_many(monkeypatch):
+    currencies = ("USD", "JPY")
+    rows = [
+        insights_row(
+            str(ad),
+            f"2026-11-{day:02d}",
+            campaign_id=str(100 + ad % 3),
+            currency=currencies[ad % 2],
+            actions=[action("purchase", str(ad % 4), {"1d_click": "1"}), action("lead", "1")]
+            if ad % 5
+            else None,
+            action_values=[action("purchase", f"{ad}.37", {"7d_click": "9.5"})],
+        )
+        for ad in range(23)
+        for day in range(1, 6)
+    ]
+    raw = to_raw(rows)
+    key = list(AD_CONVERSIONS_DAILY.primary_key)
+
+    def in_key_order(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.sort_values(key, ignore_index=True)
+
+    whole = in_key_order(conversions_daily_frame(raw))
+    # 7 rows a slice: slices end inside a day, and some hold only rows without actions.
+    monkeypatch.setattr(insights_module, "_SLICE_ROWS", 7)
+    sliced = in_key_order(conversions_daily_frame(raw))
+
+    assert len(whole) > 23 * 5
+    pd.testing.assert_frame_equal(sliced, whole)
+
+
+def test_conversions_read_numbers_where_the_api_would_send_strings():
+    as_strings = insights_row(
+        "11",
+        "2026-11-01",
+        actions=[action("purchase", "3", {"1d_click": "2"})],
+        action_values=[action("purchase", "45.5", {"1d_click": "30"})],
+    )
+    # A proxy or a hand-made row may carry JSON numbers; Meta sends every value as a string.
+    as_numbers = json.loads(
+        json.dumps(as_strings)
+        .replace('"3"', "3")
+        .replace('"2"', "2")
+        .replace('"45.5"', "45.5")
+        .replace('"30"', "30")
+    )
+    assert as_numbers["actions"][0]["value"] == 3
+
+    pd.testing.assert_frame_equal(
+        conversions_daily_frame(to_raw([as_numbers])),
+        conversions_daily_frame(to_raw([as_strings])),
     )

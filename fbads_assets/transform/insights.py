@@ -1,11 +1,11 @@
 """Insights rows → the raw landing table → typed daily metrics and long-form conversions.
 
 ``raw_table`` keeps each API row as redacted JSON text, so the typed tables can be rebuilt
-from the warehouse alone, without another API call. ``insights_daily_table`` and
-``conversions_daily_table`` parse that JSON inside an in-memory DuckDB and return Arrow: a
-million rows parse in seconds there, where row-wise Python takes minutes, and no value of a
-range becomes a Python object. The ``*_frame`` functions are pandas views of the same, for
-tests and analyses.
+from the warehouse alone, without another API call. ``insights_daily_table`` parses that JSON
+inside an in-memory DuckDB; ``conversions_daily_table`` parses it with Arrow's JSON reader, a
+slice of rows per thread. Both return Arrow: a million rows parse in seconds, where row-wise
+Python takes minutes, and no value of a range becomes a Python object. The ``*_frame``
+functions are pandas views of the same, for tests and analyses.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import cast
 
 import duckdb
@@ -20,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pajson
 
 from fbads_assets.api.redaction import redact_obj, registered_secrets
 from fbads_assets.transform.money import minor_unit_digits, minor_unit_digits_sql
@@ -64,9 +67,6 @@ _DAILY_JSON_FIELDS = (
     ("cpm", "DOUBLE"),
     ("attribution_setting", "VARCHAR"),
 )
-_ACTION_STATS = {"action_type": "VARCHAR", "value": "VARCHAR"} | {
-    window: "VARCHAR" for window in ATTRIBUTION_WINDOW_KEYS
-}
 
 
 # What the client keeps of each page for the raw table: the two keys raw copies out of the row
@@ -245,6 +245,79 @@ def _typed_sql(expression: str, sql_type: str) -> str:
     return expression if sql_type == "VARCHAR" else f"CAST({expression} AS {sql_type})"
 
 
+def parse_raw_json(texts: pa.Array, schema: pa.Schema) -> pa.Table:
+    """Each raw row's JSON text parsed by Arrow's JSON reader into ``schema``: one row per text.
+
+    The reader is handed the string array's own data buffer, where the texts lie back to
+    back, so the parse copies no text. It runs on the calling thread: callers parse slices of a
+    range on a thread each (the reader releases the interpreter lock), which measured faster
+    than the reader's own threads, since those must find the objects' bounds in one pass first.
+    Keys the schema does not name are skipped, missing keys are null. The API sends every value
+    as a JSON string; a text that carries a number where the schema has a string (a proxy, a
+    hand-made row) fails the fast parse, and is parsed again after Python has turned its numbers
+    into strings: slow, and never the case for rows Meta sent.
+    """
+    if not len(texts):
+        return schema.empty_table()
+    try:
+        parsed = _read_json(_texts_back_to_back(texts), schema)
+    except pa.ArrowInvalid:
+        parsed = _read_json(_numbers_as_strings(texts), schema)
+    if parsed.num_rows != len(texts):
+        raise ValueError(
+            f"ad_insights_raw.row_json: {len(texts)} texts held {parsed.num_rows} JSON "
+            "objects; every raw row must be one JSON object. Re-materialize "
+            "ad_insights_raw for these dates to fetch the rows again."
+        )
+    return parsed
+
+
+def _texts_back_to_back(texts: pa.Array) -> pa.Buffer:
+    """The texts of a string array as one buffer, without a copy: its own data buffer."""
+    if texts.type not in (pa.string(), pa.large_string()):
+        texts = texts.cast(pa.large_string())
+    if texts.null_count:
+        texts = pc.fill_null(texts, "{}")
+    _validity, offsets_buffer, data = texts.buffers()
+    offset_type = np.int32 if texts.type == pa.string() else np.int64
+    offsets = np.frombuffer(offsets_buffer, dtype=offset_type)
+    first, last = int(offsets[texts.offset]), int(offsets[texts.offset + len(texts)])
+    return data.slice(first, last - first)
+
+
+def _read_json(text: pa.Buffer, schema: pa.Schema) -> pa.Table:
+    return pajson.read_json(
+        pa.BufferReader(text),
+        # Blocks far larger than any one row: a row may not straddle two blocks.
+        read_options=pajson.ReadOptions(block_size=64 << 20, use_threads=False),
+        parse_options=pajson.ParseOptions(
+            explicit_schema=schema,
+            unexpected_field_behavior="ignore",
+            # Objects are not newline-separated; this makes the reader find their bounds by
+            # parsing rather than by looking for newlines.
+            newlines_in_values=True,
+        ),
+    )
+
+
+def _numbers_as_strings(texts: pa.Array) -> pa.Buffer:
+    rows = (json.loads(text) if text is not None else {} for text in texts.to_pylist())
+    return pa.py_buffer(
+        "\n".join(json.dumps(_number_strings(row), separators=(",", ":")) for row in rows).encode()
+    )
+
+
+def _number_strings(value: object) -> object:
+    """``value`` with every JSON number (not true or false) turned into its text."""
+    if isinstance(value, dict):
+        return {key: _number_strings(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_number_strings(item) for item in value]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return json.dumps(value)
+    return value
+
+
 def conversions_daily_table(raw: pd.DataFrame | pa.Table) -> pa.Table:
     """AD_CONVERSIONS_DAILY: one row per ad, date, action type and attribution window.
 
@@ -254,61 +327,173 @@ def conversions_daily_table(raw: pd.DataFrame | pa.Table) -> pa.Table:
     ``action_breakdowns=action_type``; another action breakdown would repeat types, and the
     table's primary-key check would fail the run rather than let doubled rows through.
 
-    The long form has about 14 rows per raw row. DuckDB parses each raw row once into one row
-    per action type with a column per window; numpy then spreads the windows into rows, and the
-    text columns leave as Arrow dictionary arrays (an index per row into the distinct ids), so
-    13.6 million rows cost about 40 bytes each instead of six Python strings.
+    The long form has about 14 rows per raw row. The range is taken in slices of raw rows, a
+    thread each (``_slice_conversions``), which bounds the working memory to a few slices
+    whatever the range. The text columns leave as Arrow dictionary arrays (an index per row into
+    the distinct ids of its slice), so 13.6 million rows cost about 40 bytes each instead of six
+    Python strings.
     """
     if not len(raw):
         return empty_table(AD_CONVERSIONS_DAILY)
-    with _raw_connection(raw) as connection:
-        elements = connection.sql(_ACTION_ELEMENTS_SQL).to_arrow_table()
+    inputs = pa.table(
+        {
+            "row_json": _raw_column(raw, "row_json"),
+            "ad_id": _raw_column(raw, "ad_id"),
+            "date_start": _raw_column(raw, "date_start", pa.date32()),
+            "account_id": _raw_column(raw, "account_id"),
+            "fetched_at": _raw_column(raw, "fetched_at", ARROW_TYPES["timestamp"]),
+        }
+    )
+    # Batches never span two chunks of a column, so a slice's texts are a view, not a copy.
+    slices = inputs.to_batches(max_chunksize=_SLICE_ROWS)
+    with ThreadPoolExecutor(max_workers=pa.cpu_count()) as pool:
+        return pa.concat_tables(pool.map(_slice_conversions, slices))
+
+
+# Raw rows per slice: 20,000 rows are about 23 MB of JSON, whose parse and long form take some
+# 100 MB at once; far fewer rows per slice measured slower (more fixed cost per parse).
+_SLICE_ROWS = 20_000
+
+
+def _slice_conversions(raw: pa.RecordBatch) -> pa.Table:
+    """The conversions of one slice of raw rows: parse, pair, spread the windows into rows."""
+    parsed = parse_raw_json(raw["row_json"], _CONVERSION_JSON_SCHEMA)
+    elements = _ActionElements.pair(parsed["actions"], parsed["action_values"])
 
     # Window-major: all rows of the default window, then 1d_click's, and so on. Row order means
     # nothing in the table, and this order needs no 2-D copy of the counts and values.
     kept = []
-    for window in range(len(_WINDOWS)):
-        counts = _floats(elements, f"actions_{window}")
-        values = _floats(elements, f"value_{window}")
-        at = np.flatnonzero(~(np.isnan(counts) & np.isnan(values))).astype(np.int32)
+    for window in _WINDOWS:
+        counts, values = elements.window(window)
+        at = np.flatnonzero(~(np.isnan(counts) & np.isnan(values)))
         kept.append((at, counts[at], values[at]))
     element_at = np.concatenate([at for at, _, _ in kept])
     window_at = np.repeat(np.arange(len(_WINDOWS), dtype=np.int8), [len(at) for at, _, _ in kept])
-    raw_rows = elements["raw_row"].to_numpy().astype(np.int32)[element_at]
+    raw_rows = pa.array(elements.raw_row[element_at])
 
     columns = {
-        "ad_id": _spread(_raw_column(raw, "ad_id"), raw_rows),
-        "date_start": _raw_column(raw, "date_start", pa.date32()).take(raw_rows),
-        "action_type": _spread(elements["action_type"], element_at),
+        "ad_id": _spread(raw["ad_id"], raw_rows),
+        "date_start": raw["date_start"].take(raw_rows),
+        "action_type": pa.DictionaryArray.from_arrays(
+            elements.action_type.indices.take(pa.array(element_at)),
+            elements.action_type.dictionary,
+        ),
         "attribution_window": pa.DictionaryArray.from_arrays(window_at, pa.array(_WINDOWS)),
-        "account_id": _spread(_raw_column(raw, "account_id"), raw_rows),
-        "campaign_id": _spread(elements["campaign_id"], element_at),
-        "adset_id": _spread(elements["adset_id"], element_at),
+        "account_id": _spread(raw["account_id"], raw_rows),
+        "campaign_id": _spread(parsed["campaign_id"], raw_rows),
+        "adset_id": _spread(parsed["adset_id"], raw_rows),
         "actions": pa.array(np.concatenate([c for _, c, _ in kept]), from_pandas=True),
         "action_value": pa.array(
             _round_money(
                 np.concatenate([v for _, _, v in kept]),
-                elements["account_currency"],
-                element_at,
+                parsed["account_currency"],
+                raw_rows.to_numpy(),
             ),
             from_pandas=True,
         ),
-        "fetched_at": _raw_column(raw, "fetched_at", ARROW_TYPES["timestamp"]).take(raw_rows),
+        "fetched_at": raw["fetched_at"].take(raw_rows),
     }
     return pa.table(columns)
 
 
 _WINDOWS = (DEFAULT_WINDOW, *ATTRIBUTION_WINDOW_KEYS)
 
+# What the conversions read from each raw row's JSON. Every value is a JSON string on the wire;
+# keys not named here (cost_per_action_type, names, metrics, a retired window) are skipped.
+_ACTION_ELEMENT = pa.struct(
+    [("action_type", pa.string()), ("value", pa.string())]
+    + [(window, pa.string()) for window in ATTRIBUTION_WINDOW_KEYS]
+)
+_CONVERSION_JSON_SCHEMA = pa.schema(
+    [
+        ("campaign_id", pa.string()),
+        ("adset_id", pa.string()),
+        ("account_currency", pa.string()),
+        ("actions", pa.list_(_ACTION_ELEMENT)),
+        ("action_values", pa.list_(_ACTION_ELEMENT)),
+    ]
+)
 
-def _floats(table: pa.Table, column: str) -> np.ndarray:
-    return table[column].to_numpy().astype(np.float64, copy=False)
+
+@dataclass(frozen=True)
+class _ActionElements:
+    """One entry per action type of each raw row, with its count element, its value element
+    or both: the outer join of ``actions`` and ``action_values`` on (raw row, action type)."""
+
+    raw_row: np.ndarray  # int32: the raw row each entry belongs to
+    action_type: pa.DictionaryArray
+    counts: pa.StructArray  # the actions elements, in list order; entries [0, len(counts))
+    amounts: pa.StructArray  # the action_values elements
+    amount_of: np.ndarray  # int64 per entry: its element in ``amounts``, or -1
+
+    @classmethod
+    def pair(
+        cls, actions: pa.Array | pa.ChunkedArray, action_values: pa.Array | pa.ChunkedArray
+    ) -> _ActionElements:
+        count_rows, counts = _flatten(actions)
+        amount_rows, amounts = _flatten(action_values)
+        # One dictionary for the types of both lists, so that equal types get equal codes.
+        types = pc.dictionary_encode(
+            pa.concat_arrays([counts.field("action_type"), amounts.field("action_type")]),
+            null_encoding="encode",
+        )
+        codes = types.indices.to_numpy().astype(np.int64)
+        width = len(types.dictionary) + 1
+        count_keys = count_rows * width + codes[: len(counts)]
+        amount_keys = amount_rows * width + codes[len(counts) :]
+
+        # Each value element finds the count element of its row and type, if there is one.
+        by_key = np.argsort(count_keys, kind="stable")
+        sorted_keys = count_keys[by_key]
+        slot = np.minimum(np.searchsorted(sorted_keys, amount_keys), max(len(counts) - 1, 0))
+        found = (
+            sorted_keys[slot] == amount_keys if len(counts) else np.zeros(len(amounts), dtype=bool)
+        )
+        amount_of_count = np.full(len(counts), -1, dtype=np.int64)
+        amount_of_count[by_key[slot[found]]] = np.flatnonzero(found)
+        # Values whose type has no count become entries of their own, after the counts.
+        alone = np.flatnonzero(~found)
+        entry_codes = np.concatenate([codes[: len(counts)], codes[len(counts) :][alone]])
+        return cls(
+            raw_row=np.concatenate([count_rows, amount_rows[alone]]).astype(np.int32),
+            action_type=pa.DictionaryArray.from_arrays(
+                pa.array(entry_codes.astype(np.int32)), types.dictionary
+            ),
+            counts=counts,
+            amounts=amounts,
+            amount_of=np.concatenate([amount_of_count, alone]),
+        )
+
+    def window(self, window: str) -> tuple[np.ndarray, np.ndarray]:
+        """Each entry's count and value in ``window`` as floats, NaN where absent."""
+        key = "value" if window == DEFAULT_WINDOW else window
+        entries = len(self.raw_row)
+        counts = np.full(entries, np.nan)
+        counts[: len(self.counts)] = _float_values(self.counts.field(key))
+        values = np.full(entries, np.nan)
+        has_value = self.amount_of >= 0
+        values[has_value] = _float_values(self.amounts.field(key))[self.amount_of[has_value]]
+        return counts, values
 
 
-def _spread(values: pa.ChunkedArray, positions: np.ndarray) -> pa.DictionaryArray:
+def _flatten(lists: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.StructArray]:
+    """The elements of every list, and for each the row it came from."""
+    combined = _one_array(lists)
+    rows = pc.list_parent_indices(combined).to_numpy().astype(np.int64)
+    return rows, pc.list_flatten(combined)
+
+
+def _float_values(texts: pa.Array) -> np.ndarray:
+    return pc.cast(texts, pa.float64()).to_numpy(zero_copy_only=False)
+
+
+def _spread(values: pa.Array | pa.ChunkedArray, positions: pa.Array) -> pa.DictionaryArray:
     """``values[positions]`` as a dictionary array: each distinct text once, an index per row."""
-    encoded = pc.dictionary_encode(values.combine_chunks())
-    return encoded.take(pa.array(positions))
+    return pc.dictionary_encode(_one_array(values)).take(positions)
+
+
+def _one_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
 def _raw_column(
@@ -318,9 +503,11 @@ def _raw_column(
     return values if arrow_type is None or values.type == arrow_type else values.cast(arrow_type)
 
 
-def _round_money(amounts: np.ndarray, currencies: pa.ChunkedArray, rows: np.ndarray) -> np.ndarray:
+def _round_money(
+    amounts: np.ndarray, currencies: pa.Array | pa.ChunkedArray, rows: np.ndarray
+) -> np.ndarray:
     """Each amount rounded in place to its currency's minor unit (0 or 2 digits)."""
-    encoded = pc.dictionary_encode(currencies.combine_chunks())
+    encoded = pc.dictionary_encode(_one_array(currencies))
     digits = {minor_unit_digits(code) for code in encoded.dictionary.to_pylist()}
     if len(digits) <= 1 and encoded.null_count == 0:
         # One account's rows: one currency, one vectorised round.
@@ -332,66 +519,6 @@ def _round_money(amounts: np.ndarray, currencies: pa.ChunkedArray, rows: np.ndar
         chosen = row_digits == places
         amounts[chosen] = np.round(amounts[chosen], int(places))
     return amounts
-
-
-def _window_columns_sql(struct: str, prefix: str) -> str:
-    keys = ("value", *ATTRIBUTION_WINDOW_KEYS)
-    return ", ".join(
-        f'CAST({struct}."{key}" AS DOUBLE) AS {prefix}_{i}' for i, key in enumerate(keys)
-    )
-
-
-_ACTION_LIST = json.dumps([_ACTION_STATS])
-# One parse per raw row: json_extract_string pulls the ids and the two action lists (as JSON
-# text) in one pass, and from_json types only those short lists; from_json on the whole row
-# measured 25 % slower. A substring pre-filter for '"actions"' was tried and dropped: it costs
-# as much as the parse, and on real accounts nearly every row with delivery has some action.
-_PARSED_ACTIONS_CTE = f"""
-    parsed AS (
-        SELECT raw_row, f[1] AS campaign_id, f[2] AS adset_id, f[3] AS account_currency,
-               from_json(f[4], '{_ACTION_LIST}') AS actions,
-               from_json(f[5], '{_ACTION_LIST}') AS action_values
-        FROM (
-            SELECT raw_row, json_extract_string(row_json, [
-                '$.campaign_id', '$.adset_id', '$.account_currency', '$.actions',
-                '$.action_values'
-            ]) AS f
-            FROM raw
-        )
-        WHERE f[4] IS NOT NULL OR f[5] IS NOT NULL
-    )
-"""
-# One row per action type of each raw row: its count and its value in every window.
-_ACTION_ELEMENTS_SQL = f"""
-    WITH {_PARSED_ACTIONS_CTE},
-    paired AS (
-        SELECT raw_row, campaign_id, adset_id, account_currency,
-               counts, counts.action_type AS action_type,
-               list_filter(action_values, lambda v: v.action_type = counts.action_type)[1]
-                   AS amounts
-        FROM (SELECT *, unnest(actions) AS counts FROM parsed)
-        -- By name: the second half has no counts column, which becomes NULL.
-        UNION ALL BY NAME
-        -- Values whose action type has no count.
-        SELECT raw_row, campaign_id, adset_id, account_currency,
-               amounts.action_type AS action_type, amounts
-        FROM (
-            SELECT raw_row, campaign_id, adset_id, account_currency, unnest(list_filter(
-                action_values,
-                lambda v: NOT list_contains(
-                    list_transform(coalesce(actions, []), lambda c: c.action_type),
-                    v.action_type
-                )
-            )) AS amounts
-            FROM parsed
-        )
-    )
-    SELECT raw_row, campaign_id, adset_id, account_currency, action_type,
-           {_window_columns_sql("counts", "actions")},
-           {_window_columns_sql("amounts", "value")}
-    FROM paired
-    ORDER BY raw_row, action_type
-"""
 
 
 # DuckDB types of the logical column types, as the transforms cast to them before Arrow. Money
