@@ -212,7 +212,13 @@ def insert_frame(
     names = ", ".join(table.column_names)
     casts = ", ".join(f"CAST({c.name} AS {DUCKDB_TYPES[c.type]})" for c in table.columns)
     connection.register(_INCOMING_VIEW, frame)
+    # Rows of a table have no order. Keeping the frame's order makes DuckDB write a partial row
+    # group per Arrow chunk and merge them all when the connection closes: for the 55 chunks
+    # of a million raw rows' conversions that close took 1.9 s and 1.2 GB more memory (measured
+    # with DuckDB 2.0), where an unordered insert writes full row groups as it goes.
+    connection.execute("SET preserve_insertion_order = false")
     connection.execute(f"INSERT INTO {ref} ({names}) SELECT {casts} FROM {_INCOMING_VIEW}")
+    connection.execute("RESET preserve_insertion_order")
     # Not in a finally: after a failed INSERT the transaction is aborted and unregister would
     # raise over the real error. The view dies with the connection anyway.
     connection.unregister(_INCOMING_VIEW)
