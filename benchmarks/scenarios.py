@@ -32,7 +32,15 @@ from benchmarks.graph_worker import (
     shared_dagster_home,
 )
 from benchmarks.sandbox_process import SandboxKnobs, sandbox_process
-from benchmarks.transform_load import TransformTask, fetch_sample, run_transform_load
+from benchmarks.transform_load import (
+    FINAL_FRAME_STEP,
+    STEPS,
+    StepTask,
+    TransformTask,
+    combine_steps,
+    fetch_sample,
+    run_transform_step,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 # The sandbox's public demo token (fbads_assets/sandbox/config.py); it opens only the sandbox.
@@ -383,7 +391,13 @@ def run_transform_scenario(scenario: TransformScenario, workdir: Path) -> dict[s
         memory_cap_mb=memory_cap_mb(1),
         log_path=str(workdir / f"{scenario.name}.log"),
     )
-    (report,) = run_in_pool([task], 1, run_transform_load)
+    # One step after the other, each in a fresh process, as a run executes them.
+    report = combine_steps(
+        [
+            run_in_pool([StepTask(task, step)], 1, run_transform_step)[0]
+            for step in (*STEPS, FINAL_FRAME_STEP)
+        ]
+    )
     return {
         "scenario": scenario.name,
         "accounts": 1,
@@ -405,6 +419,7 @@ def run_transform_scenario(scenario: TransformScenario, workdir: Path) -> dict[s
         "conversion_rows": report.conversion_rows,
         "baseline_rss_mb": round(report.baseline_rss_mb, 1),
         "final_frame_mb": round(report.raw_frame_mb, 2),
+        "peak_step": report.peak_step,
     }
 
 

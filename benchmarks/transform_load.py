@@ -4,9 +4,9 @@ No API call is timed here. One day of real ad-level rows is read from the sandbo
 repeated over consecutive report dates until the raw frame holds the wanted number of rows:
 the rows are the sandbox's own JSON, only their dates differ. The timed part is what the
 insights job does with a range once the API has answered, through the project's IO manager
-(one transaction each, under the file lock): replace the range in ad_insights_raw, read it back
-as Arrow as the typed assets do, parse it into ad_insights_daily and ad_conversions_daily, and
-replace the range in both.
+(one transaction each, under the file lock): replace the range in ad_insights_raw; then, as
+each of the two typed assets does in a step of its own, read the range back as Arrow, build
+ad_insights_daily (or ad_conversions_daily) and replace the range in it.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ class TransformReport:
     baseline_rss_mb: float
     peak_rss_mb: float
     raw_frame_mb: float
+    peak_step: str
 
 
 def fetch_sample(base_url: str, token: str, day: dt.date) -> tuple[str, list[dict]]:
@@ -114,51 +115,116 @@ def tiled_raw_table(task: TransformTask) -> pa.Table:
     return pa.concat_tables(copies).slice(0, task.rows)
 
 
-def run_transform_load(task: TransformTask) -> TransformReport:
-    """Runs in a fresh worker process, so that its peak RSS is this step's own."""
+# The insights job's steps after the API has answered, in order. Each runs in a fresh process,
+# as Dagster's default executor runs every step in a process of its own: memory one step frees
+# (to its allocator, which keeps it) is not counted again in the next step's peak.
+STEPS = ("ad_insights_raw", "ad_insights_daily", "ad_conversions_daily")
+TRANSFORMS = {
+    "ad_insights_daily": insights_daily_table,
+    "ad_conversions_daily": conversions_daily_table,
+}
+# Not timed: reads the raw range back as the pandas frame that the memory target compares with.
+FINAL_FRAME_STEP = "final_frame"
+
+
+@dataclass(frozen=True)
+class StepTask:
+    task: TransformTask
+    step: str
+
+
+@dataclass(frozen=True)
+class StepReport:
+    step: str
+    rows: int
+    first: dt.date
+    last: dt.date
+    load_s: float
+    parse_s: float
+    write_s: float
+    baseline_rss_mb: float
+    peak_rss_mb: float
+    frame_mb: float = 0.0
+
+
+def run_transform_step(work: StepTask) -> StepReport:
+    """One step of the insights job, in a fresh worker process: its peak RSS is its own."""
+    task, step = work.task, work.step
     start_memory_guard(task.memory_cap_mb or math.inf)
     send_output_to(task.log_path)
     baseline = rss_mb()
-    raw = tiled_raw_table(task)
-    rows = raw.num_rows
-    first, last = (pc.min_max(raw["date_start"])[bound].as_py() for bound in ("min", "max"))
-
     with tempfile.TemporaryDirectory() as home, dg.instance_for_test(temp_dir=home) as instance:
         instance.add_dynamic_partitions(account_partitions.name, [task.account_id])
         io_manager = DuckDBWarehouseIOManager(database=task.database).create_io_manager(None)
-        contexts = {
-            name: _output_context(instance, name, task.account_id, first, last)
-            for name in ("ad_insights_raw", "ad_insights_daily", "ad_conversions_daily")
-        }
+        if step == "ad_insights_raw":
+            # Built as the raw step builds its table, before its write; not timed.
+            raw = tiled_raw_table(task)
+            first, last = (pc.min_max(raw["date_start"])[b].as_py() for b in ("min", "max"))
+            started = time.perf_counter()
+            io_manager.handle_output(_output_context(instance, step, task, first, last), raw)
+            return StepReport(
+                step,
+                raw.num_rows,
+                first,
+                last,
+                0.0,
+                0.0,
+                time.perf_counter() - started,
+                baseline,
+                peak_rss_mb(),
+            )
+
+        first, last = _raw_range(task)
+        raw_context = _output_context(instance, "ad_insights_raw", task, first, last)
         started = time.perf_counter()
-        io_manager.handle_output(contexts["ad_insights_raw"], raw)
-        # The raw step ends here and its table with it, as in a run.
-        del raw
-        raw_written = time.perf_counter()
-        loaded = io_manager.load_input(_arrow_input_context(instance, contexts["ad_insights_raw"]))
-        raw_loaded = time.perf_counter()
-        daily = insights_daily_table(loaded)
-        conversions = conversions_daily_table(loaded)
-        parsed = time.perf_counter()
-        io_manager.handle_output(contexts["ad_insights_daily"], daily)
-        io_manager.handle_output(contexts["ad_conversions_daily"], conversions)
-        finished = time.perf_counter()
-    peak = peak_rss_mb()
-    # The final frame as the other scenarios measure it: the raw range as a pandas frame.
-    raw_mb = float(frame_from_arrow(loaded, AD_INSIGHTS_RAW).memory_usage(deep=True).sum() / 2**20)
+        loaded = io_manager.load_input(_arrow_input_context(instance, raw_context))
+        loaded_at = time.perf_counter()
+        if step == FINAL_FRAME_STEP:
+            frame = frame_from_arrow(loaded, AD_INSIGHTS_RAW)
+            frame_mb = float(frame.memory_usage(deep=True).sum() / 2**20)
+            return StepReport(step, len(frame), first, last, 0, 0, 0, baseline, 0, frame_mb)
+        table = TRANSFORMS[step](loaded)
+        transformed_at = time.perf_counter()
+        io_manager.handle_output(_output_context(instance, step, task, first, last), table)
+        return StepReport(
+            step,
+            table.num_rows,
+            first,
+            last,
+            load_s=loaded_at - started,
+            parse_s=transformed_at - loaded_at,
+            write_s=time.perf_counter() - transformed_at,
+            baseline_rss_mb=baseline,
+            peak_rss_mb=peak_rss_mb(),
+        )
+
+
+def combine_steps(steps: list[StepReport]) -> TransformReport:
+    """The scenario's figures: times add up over the steps; memory is the largest step's."""
+    by_step = {s.step: s for s in steps}
+    timed = [s for s in steps if s.step in STEPS]
+    largest = max(timed, key=lambda s: s.peak_rss_mb - s.baseline_rss_mb)
+    raw = by_step["ad_insights_raw"]
     return TransformReport(
-        rows=rows,
-        days=(last - first).days + 1,
-        wall_s=finished - started,
-        load_s=raw_loaded - raw_written,
-        parse_s=parsed - raw_loaded,
-        write_s=(raw_written - started) + (finished - parsed),
-        typed_rows=daily.num_rows,
-        conversion_rows=conversions.num_rows,
-        baseline_rss_mb=baseline,
-        peak_rss_mb=peak,
-        raw_frame_mb=raw_mb,
+        rows=raw.rows,
+        days=(raw.last - raw.first).days + 1,
+        wall_s=sum(s.load_s + s.parse_s + s.write_s for s in timed),
+        load_s=sum(s.load_s for s in timed),
+        parse_s=sum(s.parse_s for s in timed),
+        write_s=sum(s.write_s for s in timed),
+        typed_rows=by_step["ad_insights_daily"].rows,
+        conversion_rows=by_step["ad_conversions_daily"].rows,
+        baseline_rss_mb=largest.baseline_rss_mb,
+        peak_rss_mb=largest.peak_rss_mb,
+        raw_frame_mb=by_step[FINAL_FRAME_STEP].frame_mb,
+        peak_step=largest.step,
     )
+
+
+def _raw_range(task: TransformTask) -> tuple[dt.date, dt.date]:
+    """The report dates the raw step wrote, as a typed step's partition range knows them."""
+    days = math.ceil(task.rows / len(task.sample_rows))
+    return task.last - dt.timedelta(days=days - 1), task.last
 
 
 def _arrow_input_context(
@@ -176,14 +242,14 @@ def _arrow_input_context(
 
 
 def _output_context(
-    instance: dg.DagsterInstance, asset: str, account_id: str, first: dt.date, last: dt.date
+    instance: dg.DagsterInstance, asset: str, task: TransformTask, first: dt.date, last: dt.date
 ) -> dg.OutputContext:
     """The output context of a ranged insights run over ``first..last`` for one account."""
     return dg.build_output_context(
         asset_key=dg.AssetKey(asset),
         asset_partitions_def=date_account_partitions,
         asset_partition_key_range=dg.PartitionKeyRange(
-            str(partition_key(account_id, first)), str(partition_key(account_id, last))
+            str(partition_key(task.account_id, first)), str(partition_key(task.account_id, last))
         ),
         instance=instance,
     )
