@@ -162,17 +162,11 @@ def run_transform_step(work: StepTask) -> StepReport:
             first, last = (pc.min_max(raw["date_start"])[b].as_py() for b in ("min", "max"))
             started = time.perf_counter()
             io_manager.handle_output(_output_context(instance, step, task, first, last), raw)
+            written_s = time.perf_counter() - started
             return StepReport(
-                step,
-                raw.num_rows,
-                first,
-                last,
-                0.0,
-                0.0,
-                time.perf_counter() - started,
-                baseline,
-                peak_rss_mb(),
-            )
+                step, raw.num_rows, first, last, load_s=0.0, parse_s=0.0, write_s=written_s,
+                baseline_rss_mb=baseline, peak_rss_mb=peak_rss_mb(),
+            )  # fmt: skip
 
         first, last = _raw_range(task)
         raw_context = _output_context(instance, "ad_insights_raw", task, first, last)
@@ -182,7 +176,10 @@ def run_transform_step(work: StepTask) -> StepReport:
         if step == FINAL_FRAME_STEP:
             frame = frame_from_arrow(loaded, AD_INSIGHTS_RAW)
             frame_mb = float(frame.memory_usage(deep=True).sum() / 2**20)
-            return StepReport(step, len(frame), first, last, 0, 0, 0, baseline, 0, frame_mb)
+            return StepReport(
+                step, len(frame), first, last, load_s=0.0, parse_s=0.0, write_s=0.0,
+                baseline_rss_mb=baseline, peak_rss_mb=0.0, frame_mb=frame_mb,
+            )  # fmt: skip
         table = TRANSFORMS[step](loaded)
         transformed_at = time.perf_counter()
         io_manager.handle_output(_output_context(instance, step, task, first, last), table)
