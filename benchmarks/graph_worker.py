@@ -5,6 +5,12 @@ as Dagster's run launcher gives every run its own), so its peak RSS is the run's
 workers write one shared DuckDB file, as a user's runs do; the warehouse's file lock makes
 them take turns, and that wait is part of the measured time. A scenario's workers also share
 one Dagster instance (``shared_dagster_home``), as a deployment's runs do.
+
+Runs go through ``dg.execute_job`` on the code location's own definitions
+(``fbads_assets.definitions``, configured by the same environment variables a user sets), as
+a run worker executes them. Not ``execute_in_process``, which the tests use: it keeps every
+step's output in memory for its result object, so a year's raw frame would stay resident
+through the whole run and the memory figures would measure the test harness.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import math
+import os
 import shutil
 import tempfile
 import time
@@ -24,10 +31,9 @@ import dagster as dg
 
 from benchmarks.memory import peak_rss_mb, rss_mb, start_memory_guard
 from benchmarks.output import send_output_to
-from fbads_assets.partitions import account_partitions
-from fbads_assets.resources import FacebookAdsResource
+from fbads_assets.defs.schedules import RANGE_END_TAG, RANGE_START_TAG
+from fbads_assets.partitions import ACCOUNT_PARTITIONS_NAME, partition_key
 from fbads_assets.warehouse.duckdb import locked_connection
-from fbads_assets_tests.graph_support import GraphRunner, graph_definitions
 
 
 @dataclass(frozen=True)
@@ -61,10 +67,47 @@ class AccountReport:
     client: dict[str, Any] = field(default_factory=dict)
 
 
-def _runner(work: AccountWork, instance: dg.DagsterInstance) -> GraphRunner:
-    facebook = FacebookAdsResource(access_token=work.token, graph_url=work.graph_url)
-    defs = graph_definitions(Path(work.database), facebook)
-    return GraphRunner(defs, instance, Path(work.database))
+def deployment_job(job_name: str) -> dg.JobDefinition:
+    """A job of the code location, built from this process's settings, as a run worker loads it."""
+    from fbads_assets.definitions import build_definitions
+    from fbads_assets.settings import load_settings
+
+    return build_definitions(load_settings()).resolve_job_def(job_name)
+
+
+@dataclass
+class DeploymentRunner:
+    """Launches the code location's jobs on one instance, each run as a run worker executes it."""
+
+    instance: dg.DagsterInstance
+
+    def run(self, job_name: str, tags: dict[str, str]) -> dg.ExecuteJobResult:
+        # Only the job's name goes into the run's stored origin; the token stays in the
+        # environment, as FACEBOOK_ACCESS_TOKEN does in a deployment.
+        job = dg.build_reconstructable_job(__name__, deployment_job.__name__, (job_name,))
+        with dg.execute_job(job, self.instance, tags=tags, raise_on_error=True) as result:
+            return result
+
+    def accounts(self) -> list[str]:
+        self.run("ad_accounts_job", {})
+        return sorted(self.instance.get_dynamic_partitions(ACCOUNT_PARTITIONS_NAME))
+
+    def objects(self, account_id: str) -> dg.ExecuteJobResult:
+        return self.run("account_objects_job", {"dagster/partition": account_id})
+
+    def insights(self, account_id: str, first: dt.date, last: dt.date) -> dg.ExecuteJobResult:
+        tags = {
+            RANGE_START_TAG: str(partition_key(account_id, first)),
+            RANGE_END_TAG: str(partition_key(account_id, last)),
+        }
+        return self.run("insights_job", tags)
+
+
+def _configure_environment(work: AccountWork) -> None:
+    """The settings a user would export, pointed at the scenario's sandbox and DuckDB file."""
+    os.environ["FACEBOOK_ACCESS_TOKEN"] = work.token
+    os.environ["FBADS_GRAPH_URL"] = work.graph_url
+    os.environ["FBADS_DUCKDB_PATH"] = work.database
 
 
 def shared_dagster_home(path: Path) -> Path:
@@ -97,18 +140,20 @@ def _instance(work: AccountWork) -> Iterator[dg.DagsterInstance]:
 def run_accounts_job(work: AccountWork) -> list[str]:
     """The ad_accounts job (accounts and token health) into the shared file; the account ids."""
     send_output_to(work.log_path)
+    _configure_environment(work)
     with _instance(work) as instance:
-        return _runner(work, instance).accounts()
+        return DeploymentRunner(instance).accounts()
 
 
 @contextlib.contextmanager
-def _account_runner(work: AccountWork) -> Iterator[GraphRunner]:
+def _account_runner(work: AccountWork) -> Iterator[DeploymentRunner]:
+    _configure_environment(work)
     with _instance(work) as instance:
         if not work.dagster_home:
             # A worker with its own Dagster instance: the partition that the ad_accounts run
             # added to its own instance is added here, as that run would have added it.
-            instance.add_dynamic_partitions(account_partitions.name, [work.account_id])
-        yield _runner(work, instance)
+            instance.add_dynamic_partitions(ACCOUNT_PARTITIONS_NAME, [work.account_id])
+        yield DeploymentRunner(instance)
 
 
 def run_objects(work: AccountWork) -> AccountReport:
@@ -147,7 +192,7 @@ def run_account(work: AccountWork) -> AccountReport:
     )
 
 
-def _client_costs(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
+def _client_costs(result: dg.ExecuteJobResult) -> dict[str, Any]:
     """The client's own accounting, from ad_insights_raw's materialization metadata."""
     for materialization in result.asset_materializations_for_node("ad_insights_raw"):
         return {
