@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 import dagster as dg
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -370,6 +371,41 @@ def test_insert_that_raises_keeps_the_old_rows(instance, database, monkeypatch):
 
     assert "disk full (injected)" in failure_text(result)
     pd.testing.assert_frame_equal(rows(database), before)
+
+
+# ---- the insert's memory -----------------------------------------------------------------------
+
+
+def memory_limit_as_duckdb_shows_it(limit: str) -> str:
+    with duckdb.connect(":memory:", config={"memory_limit": limit}) as connection:
+        return connection.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+
+
+@pytest.mark.parametrize(
+    ("connection_config", "limit"),
+    [({}, warehouse_duckdb.WRITE_MEMORY_LIMIT), ({"memory_limit": "512MB"}, "512MB")],
+)
+def test_writes_cap_duckdbs_memory_unless_the_user_set_a_limit(
+    instance, database, monkeypatch, connection_config, limit
+):
+    limits_seen = []
+    real_insert = warehouse_duckdb.insert_frame
+
+    def recording_insert(connection, *args):
+        limits_seen.append(connection.execute("SELECT current_setting('memory_limit')").fetchall())
+        return real_insert(connection, *args)
+
+    monkeypatch.setattr(warehouse_duckdb, "insert_frame", recording_insert)
+    io_manager = DuckDBWarehouseIOManager(database=database, connection_config=connection_config)
+    dg.materialize(
+        [insights_asset],
+        instance=instance,
+        resources={"io_manager": io_manager},
+        partition_key=str(key("111", "2026-01-04")),
+    )
+
+    assert limits_seen == [[(memory_limit_as_duckdb_shows_it(limit),)]]
+    assert len(rows(database)) == 2
 
 
 # ---- frames refused before the file is touched -----------------------------------------------

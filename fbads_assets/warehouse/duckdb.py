@@ -61,6 +61,12 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _INCOMING_VIEW = "fbads_incoming_frame"
 # Rows per Arrow batch when a slice is loaded as Arrow.
 ARROW_BATCH_ROWS = 100_000
+# DuckDB's buffer pool may use 80% of the machine's memory by default, and an insert keeps every
+# block it wrote resident until the connection closes, though the blocks are already in the
+# file. With a cap on the writing connection, the pool lets them go. Measured with DuckDB 2.0,
+# 254,000 raw rows (315 MB of JSON as Arrow): peak +364 MB uncapped, +220 MB at 200 MB, +114 MB
+# at 100 MB, the insert as fast. A memory_limit in the user's connection_config wins.
+WRITE_MEMORY_LIMIT = "256MB"
 
 
 class WarehouseFileError(RuntimeError):
@@ -276,7 +282,9 @@ class _TransactionalDuckDbClient(DbClient):
         # DbIOManager runs ensure_schema_exists, delete_table_slice and the type handler's
         # handle_output inside this block: the transaction makes those three one change.
         resource_config: Mapping[str, Any] = context.resource_config or {}
-        config = resource_config.get("connection_config") or {}
+        config: Mapping[str, Any] = resource_config.get("connection_config") or {}
+        if isinstance(context, dg.OutputContext):
+            config = {"memory_limit": WRITE_MEMORY_LIMIT, **config}
         with (
             locked_connection(str(table_slice.database), config) as connection,
             transaction(connection),
