@@ -336,6 +336,11 @@ class _FrameTypeHandler(DbTypeHandler[Frame]):
     def load_input(
         self, context: dg.InputContext, table_slice: DagsterTableSlice, connection
     ) -> Frame:
+        # Locally a run's steps share one process (the in-process executor). Arrow's allocator
+        # keeps what the previous step freed (a year's raw range, say) for its own reuse, but
+        # this load's rows come from DuckDB's allocator: given back first, the memory is not
+        # resident twice.
+        pa.default_memory_pool().release_unused()
         table = table_for(context.asset_key)
         as_arrow = wants_arrow(context)
         wanted = input_selection(context, table)
