@@ -32,19 +32,20 @@ def build_primary_key_check(table: Table) -> dg.AssetChecksDefinition:
     )
     def _check(warehouse: dg.ResourceParam[Warehouse]) -> dg.AssetCheckResult:
         ref = warehouse.table_ref(table.name)
+        # One pass over the table: the sample and, on each of its rows, how many keys repeat.
         duplicates = warehouse.query(
-            f"SELECT {keys}, COUNT(*) AS copies FROM {ref} "
-            f"GROUP BY {keys} HAVING COUNT(*) > 1 ORDER BY copies DESC LIMIT {SAMPLE_ROWS}"
+            f"SELECT {keys}, copies, COUNT(*) OVER () AS duplicated_keys FROM ("
+            f"SELECT {keys}, COUNT(*) AS copies FROM {ref} GROUP BY {keys} HAVING COUNT(*) > 1"
+            f") AS d ORDER BY copies DESC LIMIT {SAMPLE_ROWS}"
         )
-        total = warehouse.query(
-            f"SELECT COUNT(*) AS n FROM (SELECT {keys} FROM {ref} "
-            f"GROUP BY {keys} HAVING COUNT(*) > 1) AS d"
-        )
-        count = int(total.iloc[0, 0])
+        count = int(duplicates["duplicated_keys"].iloc[0]) if len(duplicates) else 0
         return dg.AssetCheckResult(
             passed=count == 0,
             description=f"{count} duplicated keys ({keys}).",
-            metadata={"duplicated_keys": count, "sample": preview(duplicates)},
+            metadata={
+                "duplicated_keys": count,
+                "sample": preview(duplicates.drop(columns=["duplicated_keys"])),
+            },
         )
 
     return _check
