@@ -391,7 +391,8 @@ def run_transform_scenario(scenario: TransformScenario, workdir: Path) -> dict[s
         memory_cap_mb=memory_cap_mb(1),
         log_path=str(workdir / f"{scenario.name}.log"),
     )
-    # One step after the other, each in a fresh process, as a run executes them.
+    # One step after the other, each in a fresh process, as production's multiprocess executor
+    # runs them; the API scenarios measure the local in-process executor, one process a run.
     report = combine_steps(
         [
             run_in_pool([StepTask(task, step)], 1, run_transform_step)[0]
