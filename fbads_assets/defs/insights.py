@@ -156,7 +156,7 @@ def _reconcile_range(
     """The reconciliation's mismatches, and each day's totals as its partition's metadata.
 
     A function of its own so that the range's typed metrics are freed before the raw range is
-    written: a run's peak memory is the raw step's write.
+    written: the write is the raw step's own peak of memory.
     """
     daily = insights_daily_table(raw)
     add_per_day_metadata(context, daily, account_id, dates, "date_start")
