@@ -31,8 +31,8 @@ import dagster as dg
 
 from benchmarks.memory import peak_rss_mb, rss_mb, start_memory_guard
 from benchmarks.output import send_output_to
-from fbads_assets.defs.schedules import RANGE_END_TAG, RANGE_START_TAG
-from fbads_assets.partitions import ACCOUNT_PARTITIONS_NAME, partition_key
+from fbads_assets.defs.schedules import range_tags
+from fbads_assets.partitions import ACCOUNT_PARTITIONS_NAME
 from fbads_assets.warehouse.duckdb import locked_connection
 
 
@@ -96,11 +96,7 @@ class DeploymentRunner:
         return self.run("account_objects_job", {"dagster/partition": account_id})
 
     def insights(self, account_id: str, first: dt.date, last: dt.date) -> dg.ExecuteJobResult:
-        tags = {
-            RANGE_START_TAG: str(partition_key(account_id, first)),
-            RANGE_END_TAG: str(partition_key(account_id, last)),
-        }
-        return self.run("insights_job", tags)
+        return self.run("insights_job", range_tags(account_id, first, last))
 
 
 def _configure_environment(work: AccountWork) -> None:

@@ -20,8 +20,7 @@ from fbads_assets.defs.checks import ALL_CHECKS
 from fbads_assets.defs.insights import INSIGHTS_ASSETS
 from fbads_assets.defs.mart import facebook_ads_campaign_daily
 from fbads_assets.defs.objects import OBJECT_ASSETS
-from fbads_assets.defs.schedules import JOBS, RANGE_END_TAG, RANGE_START_TAG, SCHEDULES
-from fbads_assets.partitions import partition_key
+from fbads_assets.defs.schedules import JOBS, SCHEDULES, range_tags
 from fbads_assets.resources import FacebookAdsResource
 from fbads_assets.warehouse.duckdb import DuckDBWarehouse, DuckDBWarehouseIOManager
 
@@ -82,10 +81,7 @@ class GraphRunner:
         return self.run("account_objects_job", {"dagster/partition": account_id})
 
     def insights(self, account_id: str, first, last, raise_on_error: bool = True):
-        tags = {
-            RANGE_START_TAG: str(partition_key(account_id, first)),
-            RANGE_END_TAG: str(partition_key(account_id, last)),
-        }
+        tags = range_tags(account_id, first, last)
         return self.run("insights_job", tags, raise_on_error=raise_on_error)
 
     def query(self, sql: str) -> pd.DataFrame:

@@ -27,6 +27,15 @@ ACCOUNT_TAG = "fbads/ad_account"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
+
+def range_tags(account_id: str, first: dt.date, last: dt.date) -> dict[str, str]:
+    """The tags that make a run cover one account's days first..last as one ranged run."""
+    return {
+        RANGE_START_TAG: str(partition_key(account_id, first)),
+        RANGE_END_TAG: str(partition_key(account_id, last)),
+    }
+
+
 accounts_job = dg.define_asset_job(
     "ad_accounts_job",
     selection=dg.AssetSelection.assets(ad_accounts, facebook_token_health),
@@ -111,11 +120,7 @@ def resync_run_requests(
             dg.RunRequest(
                 # The same window for the same account runs once, however often a tick fires.
                 run_key=f"resync:{account_id}:{first}:{last}",
-                tags={
-                    ACCOUNT_TAG: account_id,
-                    RANGE_START_TAG: str(partition_key(account_id, first)),
-                    RANGE_END_TAG: str(partition_key(account_id, last)),
-                },
+                tags={ACCOUNT_TAG: account_id, **range_tags(account_id, first, last)},
             )
         )
     return requests
